@@ -1,0 +1,1 @@
+"""tenfold's lab: the runner, statistics, reports, task generators and experiment families."""

@@ -1,0 +1,1 @@
+"""Pure loss functions shared by the experiment families."""

@@ -1,0 +1,1 @@
+"""Flax Linen modules (pure init/apply) used by the experiment families."""
