@@ -1,0 +1,66 @@
+"""The experiment contract: what a family module hands the runner.
+
+A family module (``exp/<family>.py``) exposes ``validate(config)`` (raise ``ConfigError`` for bad values,
+before anything is computed or written) and ``build(config) -> Experiment``. The runner (``exp/runner.py``)
+does everything else: runs axis = grid x seeds, one ``jit(vmap(...))`` per arm, ``lax.scan`` over chunks,
+checkpoints, metrics, early stop, sharding.
+
+Conventions for the pure functions of an arm (all traced; no I/O, no Python side effects, no host sync):
+
+- ``init(key, hp) -> state``: ``key`` is the run key ``fold_in(root_key(config.seed), seed)``; it depends
+  on the seed only, so every grid point of one seed shares its data and initial parameters (common random
+  numbers). ``hp`` is a dict of scalar arrays, one entry per grid name.
+- ``step(state, hp, key) -> (state, metrics)``: one update; ``key = fold_in(run_key, step)``. ``metrics``
+  is a dict of scalars describing the state *before* the update (plus the update's own loss), so a logged
+  point at step t describes the model after t updates.
+- ``evaluate(state, hp) -> metrics``: final scalar metrics of a run.
+- ``done(state, hp) -> bool`` (optional): the run has reached its goal. Checked before each update; the
+  runner records the number of updates taken until it first held (``steps_to_done``) and freezes the run's
+  state from then on, so a run's results never depend on which other runs share its batch.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Mapping, Optional
+
+import numpy as np
+
+
+class ConfigError(ValueError):
+  """A bad config value, unknown key or impossible combination: reported as one line, exit code 2."""
+
+  def __init__(self, key: str, message: str):
+    super().__init__(f'{key}: {message}')
+    self.key = key
+
+
+@dataclasses.dataclass(frozen=True)
+class Arm:
+  """A named static variant, compiled once. ``grid`` maps each grid name to a 1-D array of G values
+  (the arm's grid points, a product already flattened); every grid point runs with every seed."""
+  name: str
+  grid: Mapping[str, np.ndarray]
+  init: Callable[..., Any]
+  step: Callable[..., Any]
+  evaluate: Callable[..., Any]
+  num_steps: int
+  done: Optional[Callable[..., Any]] = None
+
+  @property
+  def num_points(self) -> int:
+    return len(next(iter(self.grid.values())))
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+  """What ``build(config)`` returns.
+
+  ``analyze(runs, config) -> dict`` turns the list of run records (see DESIGN.md, results.json) into
+  the family's statistics; it must include ``headline`` (see exp/dashboard.py). ``report(analysis, runs,
+  log, config, plot_dir) -> str`` writes plots into ``plot_dir`` and returns the markdown report;
+  ``log`` is an ``exp.runner.MetricsLog`` over metrics.jsonl.
+  """
+  name: str
+  arms: tuple[Arm, ...]
+  analyze: Callable[..., dict]
+  report: Callable[..., str]
