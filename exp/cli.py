@@ -27,7 +27,11 @@ def fail(message: str) -> None:
 def parse_flags(argv: list[str]) -> list[str]:
   """absl flags parser for app.run: any flag or config error exits 2 with one line (absl exits 1)."""
   try:
-    return flags.FLAGS(argv)
+    rest = flags.FLAGS(argv)
+    config = flags.FLAGS['config'].value
+    if config is not None:
+      config.keys()   # config_flags defers a failed load (e.g. a missing file) to first use
+    return rest
   except SystemExit:
     raise
   except Exception as e:  # noqa: BLE001 - every parse failure becomes one line
@@ -102,4 +106,6 @@ def _flat_keys(config, prefix: str = '') -> list[str]:
 
 def _first_line(e: Exception) -> str:
   text = str(e).strip() or type(e).__name__
-  return text.splitlines()[0].strip('\'"')
+  if len(text) > 1 and text[0] == text[-1] and text[0] in '\'"':   # KeyError/AttributeError repr
+    text = text[1:-1]
+  return text.splitlines()[0]

@@ -104,9 +104,7 @@ def validate_common(config, known_arms: Iterable[str]) -> None:
     raise ConfigError('log_every', f'must divide chunk_steps ({chunk}), got {log_every}')
   del steps
   known_arms = tuple(known_arms)
-  arms = config.arms
-  if isinstance(arms, str):
-    arms = (arms,)
+  arms = arm_names(config)
   if not arms:
     raise ConfigError('arms', f'must name at least one arm; accepted: {", ".join(known_arms)}')
   for a in arms:
@@ -119,7 +117,15 @@ def validate_common(config, known_arms: Iterable[str]) -> None:
 
 
 def arm_names(config) -> tuple[str, ...]:
-  return (config.arms,) if isinstance(config.arms, str) else tuple(config.arms)
+  """config.arms as a tuple; a string override such as --config.arms=sl,rl_eoe is split on commas."""
+  arms = (config.arms,) if isinstance(config.arms, str) else tuple(config.arms)
+  out = []
+  for item in arms:
+    if isinstance(item, str):
+      out += [a.strip(" '\"()[]") for a in item.split(',') if a.strip(" '\"()[]")]
+    else:
+      out.append(item)
+  return tuple(out)
 
 
 def _get(config, key: str) -> Any:

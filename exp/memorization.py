@@ -326,19 +326,24 @@ def _audit(an: dict, ser: dict) -> dict:
   if smallest in cells and cells[smallest]['describe']:
     d = cells[smallest]['describe']
     out['observed_rl_eoe_n_small'] = {'n': int(smallest), 'mean': d['mean'], 'sd': d['sd']}
-  # Does the dense per-token reward behave like SL or like RL-EoE? Compare log-distances of medians.
-  if all(k in an['cells'] for k in ('sl', 'rl_eoe', 'rl_step_dense')):
-    dist = {'sl': [], 'rl_eoe': []}
-    for n in an['ns']:
-      m = {k: an['cells'][k].get(str(n), {}).get('median') for k in ('sl', 'rl_eoe', 'rl_step_dense')}
-      if None in m.values():
-        continue
-      for k in ('sl', 'rl_eoe'):
-        dist[k].append(abs(math.log10(m['rl_step_dense'] / m[k])))
-    if dist['sl']:
-      closer = 'sl' if np.mean(dist['sl']) < np.mean(dist['rl_eoe']) else 'rl_eoe'
-      out['dense_closer_to'] = closer
-      out['dense_log10_distance'] = {k: float(np.mean(v)) for k, v in dist.items()}
+  # Does the dense per-token reward behave like SL or like RL-EoE? By scaling: compare exponent CIs.
+  fits = {k: an['fits'].get(k, {}).get('per_seed') for k in ('sl', 'rl_eoe', 'rl_step_dense')}
+  if fits['rl_eoe'] and fits['rl_step_dense']:
+    d_lo, d_hi = fits['rl_step_dense']['exponent_ci95']
+    r_lo, r_hi = fits['rl_eoe']['exponent_ci95']
+    if d_hi < r_lo:
+      scaling = 'sl'          # scales clearly slower than RL-EoE
+    elif d_lo > 0 and d_hi >= r_lo:
+      scaling = 'rl_eoe'      # grows with N, compatible with RL-EoE's exponent
+    else:
+      scaling = 'unclear'
+    out['dense_scaling_like'] = scaling
+    out['dense_exponent'] = fits['rl_step_dense']['exponent']
+    out['dense_exponent_ci95'] = fits['rl_step_dense']['exponent_ci95']
+    big = str(max(an['ns']))
+    med = {k: an['cells'].get(k, {}).get(big, {}).get('median') for k in ('sl', 'rl_eoe', 'rl_step_dense')}
+    out['largest_n'] = int(big)
+    out['medians_at_largest_n'] = med
   return out
 
 
@@ -517,14 +522,25 @@ def _audit_text(an: dict, config) -> str:
                f"{report.fmt(o['mean'])} and SD {report.fmt(o['sd'])} (a geometric-like search has SD ≈ mean), "
                'so g on raw episodes is inflated by an implausibly small SD; the log scale is the '
                'meaningful one.')
-  if 'dense_closer_to' in a:
-    d = a['dense_log10_distance']
-    who = 'SL' if a['dense_closer_to'] == 'sl' else 'RL-EoE'
-    out.append(f"The dense per-token reward (⌈log2 N⌉ binary tokens, each rewarded) behaves like {who}: "
-               f"its medians are on average {report.fmt(d['sl'])} decades from SL's and "
-               f"{report.fmt(d['rl_eoe'])} from RL-EoE's. The write-up's 'RL-Step' used a shaped "
-               'partial-credit reward instead, which '
-               + ('also failed here' if _step_mostly_censored(an) else 'converged here') + '.')
+  if 'dense_scaling_like' in a:
+    lo, hi = a['dense_exponent_ci95']
+    med = a['medians_at_largest_n']
+    who = {'sl': 'like SL (flat: its exponent CI lies below RL-EoE\'s)',
+           'rl_eoe': 'like RL-EoE (its episodes grow with N, exponent CI overlapping RL-EoE\'s)',
+           'unclear': 'neither clearly like SL nor like RL-EoE'}[a['dense_scaling_like']]
+    level = ''
+    if all(v is not None for v in med.values()):
+      level = (f" At N = {a['largest_n']} its median is {report.fmt(med['rl_step_dense'])} episodes against "
+               f"SL's {report.fmt(med['sl'])} and RL-EoE's {report.fmt(med['rl_eoe'])}.")
+    out.append(f"The dense per-token reward (⌈log2 N⌉ binary tokens, each rewarded for its correctness) "
+               f"scales {who}: exponent {report.fmt(a['dense_exponent'])} [{report.fmt(lo)}, {report.fmt(hi)}]."
+               f"{level} The write-up's 'RL-Step' used a shaped partial-credit reward instead, which "
+               + ('also failed here (mostly censored at N ≥ 100)' if _step_mostly_censored(an)
+                  else 'converged here') + ': the per-step failure comes from the reward shaping, '
+               'not from per-step feedback as such.' if _step_mostly_censored(an) and
+               a['dense_scaling_like'] == 'sl' else
+               f"The dense per-token reward (⌈log2 N⌉ binary tokens) scales {who}: exponent "
+               f"{report.fmt(a['dense_exponent'])} [{report.fmt(lo)}, {report.fmt(hi)}].{level}")
   return ' '.join(out)
 
 

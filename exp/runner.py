@@ -321,7 +321,10 @@ def run(config, workdir: str, report_only: bool = False, max_chunks: Optional[in
   exp = module.build(config)
 
   if stored is not None and stored.get('complete') and stored.get('config_sha256') == sha:
-    if report_only:
+    if report_only:   # statistics are recomputed from the stored runs; nothing is trained
+      stored = json.loads(dumps(dict(stored, analysis=exp.analyze(stored['runs'], config))))
+      if jax.process_index() == 0:
+        write_atomic(wd.results, json.dumps(stored, indent=1) + '\n')
       text = _write_report(exp, stored, config, wd)
     else:
       text = open(wd.report).read() if os.path.exists(wd.report) else _write_report(exp, stored, config, wd)
@@ -367,14 +370,24 @@ def _batches(n_runs: int, vectorize: bool) -> list[tuple[int, int]]:
   return [(0, n_runs)] if vectorize else [(i, i + 1) for i in range(n_runs)]
 
 
-def _restore_latest(mngr, warn) -> tuple[Optional[dict], Optional[int]]:
-  """Newest checkpoint whose progress item reads cleanly; older ones are fallbacks."""
+def _restore_latest(mngr, wd: 'Workdir', warn) -> tuple[Optional[dict], Optional[int]]:
+  """Newest checkpoint whose items restore cleanly; older ones are fallbacks. An unreadable one is
+  moved to workdir/corrupt_checkpoints/ (kept for inspection, out of orbax's way)."""
   for step in sorted(mngr.all_steps(), reverse=True):
     try:
       r = mngr.restore(step, args=ocp.args.Composite(progress=ocp.args.JsonRestore()))
-      return dict(r['progress']), step
-    except Exception as e:  # a torn or corrupt checkpoint: fall back to the previous one
-      warn(f'warning: checkpoint {step} is unreadable ({type(e).__name__}); falling back')
+      progress = dict(r['progress'])
+      if progress.get('has_state'):   # the state must read too, or this checkpoint is no good
+        if not os.path.isdir(os.path.join(wd.checkpoints, str(step), 'state')):
+          raise FileNotFoundError('state item missing')
+      return progress, step
+    except Exception as e:  # noqa: BLE001 - a torn or corrupt checkpoint: fall back to the previous one
+      warn(f'warning: checkpoint {step} is unreadable ({type(e).__name__}: {str(e)[:80]}); '
+           'falling back to the previous one')
+      dest = os.path.join(wd.path, 'corrupt_checkpoints', f'{step}-{int(time.time())}')
+      os.makedirs(os.path.dirname(dest), exist_ok=True)
+      shutil.move(os.path.join(wd.checkpoints, str(step)), dest)
+      mngr.reload()
   return None, None
 
 
@@ -384,7 +397,7 @@ def _train(exp: Experiment, config, wd: Workdir, log, max_chunks) -> Optional[li
   options = ocp.CheckpointManagerOptions(max_to_keep=3, enable_async_checkpointing=True,
                                          cleanup_tmp_directories=True)
   with ocp.CheckpointManager(wd.checkpoints, options=options) as mngr:
-    progress, ck_step = _restore_latest(mngr, log)
+    progress, ck_step = _restore_latest(mngr, wd, log)
     state_restored = None
     if progress is not None:
       arm_i, batch_i, start = progress['arm_index'], progress['batch_index'], progress['step']
@@ -415,7 +428,10 @@ def _train(exp: Experiment, config, wd: Workdir, log, max_chunks) -> Optional[li
         keys = jax.vmap(lambda s: seed_key(config.seed, s))(jnp.asarray([r['seed'] for r in runs]))
         hp_d, keys_d = place.put(hp, n), place.put(keys, n)
         if state_restored is not None and state_restored[1:] == (arm_i, batch_i):
-          abstract = jax.eval_shape(init_fn, keys[:n], hp)
+          # Restore onto one local device whatever topology saved it, then pad and shard as usual.
+          device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+          abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device),
+                                  jax.eval_shape(init_fn, keys[:n], hp))
           r = mngr.restore(state_restored[0], args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
           carry = place.put(r['state'], n)
           state_restored = None

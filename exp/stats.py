@@ -417,11 +417,15 @@ def power_law(x: Any, y: Any, groups: Any = None, n_boot: int = 2000, seed: int 
         raise ValueError(f"power_law: needs at least 2 distinct x values, got {ux.size}")
     lx, ly = np.log(xa), np.log(ya)
     n = int(xa.size)
-    fit = sps.linregress(lx, ly)
-    slope, icpt = float(fit.slope), float(fit.intercept)
     df = n - 2
-    se = float(fit.stderr) if df >= 1 else NAN
-    r2 = float(fit.rvalue) ** 2
+    constant = bool(np.all(ly == ly[0]))
+    if constant:  # e.g. SL converging in 2 episodes at every N: slope exactly 0, R² undefined
+        slope, icpt, se, r2 = 0.0, float(ly[0]), 0.0, NAN
+    else:
+        fit = sps.linregress(lx, ly)
+        slope, icpt = float(fit.slope), float(fit.intercept)
+        se = float(fit.stderr) if df >= 1 else NAN
+        r2 = float(fit.rvalue) ** 2
 
     def p_for(h: float) -> float:
         if not np.isfinite(se):
@@ -444,7 +448,7 @@ def power_law(x: Any, y: Any, groups: Any = None, n_boot: int = 2000, seed: int 
     # distinct x present in each replicate: total weight per unique x, then count the non-zero ones
     wx = w @ (x_inv[:, None] == np.arange(ux.size)[None, :])
     valid = (wx > 0).sum(axis=1) >= 2
-    slopes = _weighted_slopes(lx, ly, w[valid])
+    slopes = np.zeros(int(valid.sum())) if constant else _weighted_slopes(lx, ly, w[valid])
     out = {
         "exponent": slope,
         "prefactor": float(math.exp(icpt)),
@@ -456,7 +460,9 @@ def power_law(x: Any, y: Any, groups: Any = None, n_boot: int = 2000, seed: int 
         "p_exponent_eq_1": p_for(1.0),
         "n_boot_used": int(np.isfinite(slopes).sum()),
     }
-    if df < 1:
+    if constant:
+        out["note"] = "y is constant: the exponent is exactly 0 and R² is undefined"
+    elif df < 1:
         out["note"] = "2 points: the OLS standard error and the t-tests are undefined"
     return out
 

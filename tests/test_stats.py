@@ -482,3 +482,11 @@ def test_warning_free_edge_cases_are_json():
     flat = stats.logistic_threshold([1, 1, 2, 2], [0, 1, 0, 1], n_boot=20)
     _check_plain(flat)
     assert math.isnan(flat["center"]) and math.isnan(flat["center_ci95"][0]) and "note" in flat
+
+
+def test_power_law_constant_y_is_exactly_flat():
+    from exp import stats as st
+    r = st.power_law([10, 10, 100, 100, 500], [2, 2, 2, 2, 2], groups=[0, 1, 0, 1, 0])
+    assert r["exponent"] == 0.0 and r["exponent_ci95"] == [0.0, 0.0]
+    assert math.isnan(r["r2"]) and "constant" in r["note"]
+    assert r["p_exponent_eq_1"] == 0.0
