@@ -128,6 +128,11 @@ def arm_names(config) -> tuple[str, ...]:
   return tuple(out)
 
 
+def lookup(config, key: str) -> Any:
+  """config['a.b'] for a dotted key; ConfigError if absent."""
+  return _get(config, key)
+
+
 def _get(config, key: str) -> Any:
   node = config
   for part in key.split('.'):

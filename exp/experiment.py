@@ -7,7 +7,7 @@ checkpoints, metrics, early stop, sharding.
 
 Conventions for the pure functions of an arm (all traced; no I/O, no Python side effects, no host sync):
 
-- ``init(key, hp) -> state``: ``key`` is the run key ``fold_in(root_key(config.seed), seed)``; it depends
+- ``init(key, hp) -> state`` (``init(key, hp, base)`` when the experiment has a pretraining stage): ``key`` is the run key ``fold_in(root_key(config.seed), seed)``; it depends
   on the seed only, so every grid point of one seed shares its data and initial parameters (common random
   numbers). ``hp`` is a dict of scalar arrays, one entry per grid name.
 - ``step(state, hp, key) -> (state, metrics)``: one update; ``key = fold_in(run_key, step)``. ``metrics``
@@ -48,7 +48,7 @@ class Arm:
 
   @property
   def num_points(self) -> int:
-    return len(next(iter(self.grid.values())))
+    return len(next(iter(self.grid.values()))) if self.grid else 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,3 +64,11 @@ class Experiment:
   arms: tuple[Arm, ...]
   analyze: Callable[..., dict]
   report: Callable[..., str]
+  # Optional pretraining stage, run once per seed before the arms (a base model, a teacher). Its grid
+  # is ignored (hp is {}); its init gets fold_in(run_key, PRETRAIN_STREAM), a stream of its own. The
+  # pytree ``pretrain_output(state)`` is cached in workdir/pretrain/<sha256 of the config values named
+  # in ``pretrain_keys`` + seeds>/ (orbax) and handed to every arm as ``init(key, hp, base)``, base being
+  # the run's own seed's. Its final metrics appear in results.json as runs of arm "pretrain".
+  pretrain: Optional[Arm] = None
+  pretrain_output: Optional[Callable[[Any], Any]] = None
+  pretrain_keys: tuple[str, ...] = ()

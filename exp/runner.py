@@ -25,6 +25,7 @@ Per-step randomness is fold_in(run_key, step), so a resumed run draws what an un
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import math
@@ -46,6 +47,8 @@ from exp.report import write_atomic
 
 # Number of times each arm's chunk function was traced in this process (one trace = one compile).
 TRACE_COUNTS: dict[str, int] = {}
+# fold_in(run_key, PRETRAIN_STREAM) seeds the pretraining stage, so it never reuses an arm's draws.
+PRETRAIN_STREAM = 0x5EED
 
 
 def say(msg: str) -> None:
@@ -88,7 +91,7 @@ def _all_finite(tree) -> jax.Array:
   return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
 
 
-def make_programs(arm: Arm, chunk_steps: int, log_every: int):
+def make_programs(arm: Arm, chunk_steps: int, log_every: int, with_base: bool = False):
   """Returns (init_fn, chunk_fn, final_fn), each jit(vmap(...)) over the runs axis.
 
   The carry of a run is {'state', 'done', 'done_step', 'diverged', 'diverged_step'}. A run freezes (its
@@ -99,8 +102,8 @@ def make_programs(arm: Arm, chunk_steps: int, log_every: int):
   n_logs = chunk_steps // log_every
   num_steps = arm.num_steps
 
-  def init_one(key, hp):
-    return dict(state=arm.init(key, hp), done=jnp.array(False), done_step=jnp.int32(-1),
+  def init_one(key, hp, *base):   # base: () or (the run's seed's pretrained pytree,)
+    return dict(state=arm.init(key, hp, *base), done=jnp.array(False), done_step=jnp.int32(-1),
                 diverged=jnp.array(False), diverged_step=jnp.int32(-1))
 
   def one_step(carry, hp, run_key, t):
@@ -412,12 +415,23 @@ def _train(exp: Experiment, config, wd: Workdir, log, max_chunks) -> Optional[li
       arm_i, batch_i, start, finished, ck_counter = 0, 0, 0, [], 0
       _truncate(wd.metrics, 0)
 
+    base = None
+    if exp.pretrain is not None:
+      # Fresh start: pretrain (or load the cache), log its curves and records, checkpoint the position.
+      # On resume the cache must hold it (it was written before the first checkpoint).
+      base, pre_records = _pretrain(exp, config, wd, seeds, log, write_lines=progress is None)
+      if progress is None:
+        finished = pre_records
+        _save(mngr, ck_counter, 0, 0, 0, finished, wd, None, 0)
+        ck_counter += 1
+    seed_pos = {int(s): i for i, s in enumerate(seeds)}
+
     chunks_done = 0
     while arm_i < len(exp.arms):
       arm = exp.arms[arm_i]
       table = run_table(arm, seeds)
       batches = _batches(len(table), config.vectorize)
-      init_fn, chunk_fn, final_fn = make_programs(arm, chunk_steps, log_every)
+      init_fn, chunk_fn, final_fn = make_programs(arm, chunk_steps, log_every, with_base=base is not None)
       total_steps = arm.num_steps
       while batch_i < len(batches):
         lo, hi = batches[batch_i]
@@ -427,16 +441,20 @@ def _train(exp: Experiment, config, wd: Workdir, log, max_chunks) -> Optional[li
         hp = {k: jnp.asarray(np.repeat(v, len(seeds))[lo:hi]) for k, v in arm.grid.items()}
         keys = jax.vmap(lambda s: seed_key(config.seed, s))(jnp.asarray([r['seed'] for r in runs]))
         hp_d, keys_d = place.put(hp, n), place.put(keys, n)
+        extra = ()
+        if base is not None:   # each run gets its own seed's pretrained pytree
+          idx = np.array([seed_pos[r['seed']] for r in runs])
+          extra = (jax.tree.map(lambda x: jnp.asarray(x)[idx], base),)
         if state_restored is not None and state_restored[1:] == (arm_i, batch_i):
           # Restore onto one local device whatever topology saved it, then pad and shard as usual.
           device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
           abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device),
-                                  jax.eval_shape(init_fn, keys[:n], hp))
+                                  jax.eval_shape(init_fn, keys[:n], hp, *extra))
           r = mngr.restore(state_restored[0], args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
           carry = place.put(r['state'], n)
           state_restored = None
         else:
-          carry = init_fn(keys_d, hp_d)
+          carry = init_fn(keys_d, hp_d, *(place.put(e, n) for e in extra))
           start = 0
         t_begin, steps_begin, last_print = time.time(), start, 0.0
         stopped = False
@@ -479,6 +497,63 @@ def _train(exp: Experiment, config, wd: Workdir, log, max_chunks) -> Optional[li
       arm_i, batch_i = arm_i + 1, 0
     mngr.wait_until_finished()
   return finished
+
+
+def pretrain_cache_key(exp: Experiment, config, seeds) -> str:
+  values = {k: cfglib.lookup(config, k) for k in ('seed',) + tuple(exp.pretrain_keys)}
+  values['seeds'] = [int(s) for s in seeds]
+  values['pretrain_num_steps'] = exp.pretrain.num_steps
+  return hashlib.sha256(json.dumps(_json_safe(values), sort_keys=True).encode()).hexdigest()
+
+
+def _pretrain(exp: Experiment, config, wd: Workdir, seeds, log, write_lines: bool):
+  """The pretraining stage: one run per seed, vectorized, then cached. Returns (base stacked over seeds
+  as numpy, records). A kill during pretraining loses the pretraining (it is short); once cached, every
+  rerun, resume and arm reuses it. A different pretraining config gets a different cache entry."""
+  arm = exp.pretrain
+  key = pretrain_cache_key(exp, config, seeds)
+  cache = os.path.join(wd.path, 'pretrain', key[:16])
+  runs = [{'seed': int(s), 'grid': {}} for s in seeds]
+  n = len(runs)
+  keys = jax.vmap(lambda s: jax.random.fold_in(seed_key(config.seed, s), PRETRAIN_STREAM))(jnp.asarray(seeds))
+  init_fn, chunk_fn, final_fn = make_programs(arm, config.chunk_steps, config.log_every)
+  output = jax.jit(jax.vmap(exp.pretrain_output))
+  with ocp.CheckpointManager(cache, options=ocp.CheckpointManagerOptions(max_to_keep=1)) as mngr:
+    if mngr.latest_step() is not None:
+      abstract = jax.eval_shape(lambda k: output(init_fn(k, {})['state']), keys)
+      device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+      abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device), abstract)
+      r = mngr.restore(mngr.latest_step(), args=ocp.args.Composite(
+          base=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
+      meta = dict(r['meta'])
+      log(f'[{exp.name}] pretrained bases for {n} seeds loaded from {cache}')
+      if write_lines and meta['lines'] and jax.process_index() == 0:
+        with open(wd.metrics, 'a') as f:
+          f.write(meta['lines'])
+      return jax.device_get(r['base']), list(meta['records'])
+    place = placement_for(n)
+    keys_d = place.put(keys, n)
+    carry = init_fn(keys_d, {})
+    t0 = time.time()
+    before = os.path.getsize(wd.metrics) if os.path.exists(wd.metrics) else 0
+    for start in range(0, arm.num_steps, config.chunk_steps):
+      carry, metrics = chunk_fn(carry, {}, keys_d, jnp.int32(start))
+      _append_metrics(wd.metrics, 'pretrain', runs, start, config.log_every, arm.num_steps,
+                      jax.device_get(jax.tree.map(lambda x: x[:n], metrics)))
+    final = jax.device_get(jax.tree.map(lambda x: x[:n], final_fn(carry, {})))
+    records = _records(arm, runs, final, arm.done is not None)
+    for r in records:
+      r['arm'] = 'pretrain'
+    base = jax.device_get(jax.tree.map(lambda x: x[:n], output(carry['state'])))
+    with open(wd.metrics) as f:
+      f.seek(before)
+      lines = f.read()
+    mngr.save(0, args=ocp.args.Composite(base=ocp.args.StandardSave(base),
+                                         meta=ocp.args.JsonSave({'key': key, 'records': records,
+                                                                 'lines': lines})), force=True)
+    mngr.wait_until_finished()
+    log(f'[{exp.name}] pretrained {n} seeds x {arm.num_steps} steps in {time.time() - t0:.1f}s; cached in {cache}')
+    return base, records
 
 
 def _save(mngr, step, arm_i, batch_i, start, finished, wd, carry, n):
