@@ -13,7 +13,12 @@ from exp.experiment import ConfigError
 
 # config.experiment -> module implementing validate(config) and build(config).
 FAMILIES = {
-    'memorization': 'exp.memorization',
+    'memorization': 'exp.memorization',          # A
+    'lora_collapse': 'exp.lora_collapse',        # B
+    'distillation': 'exp.distillation',          # C
+    'noisy_student': 'exp.noisy_student',        # D
+    'capacity_cliff': 'exp.capacity_cliff',      # F
+    'model_switch': 'exp.model_switch',          # I
 }
 
 # Keys every experiment config has; the runner reads them.
