@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.util
 import json
 from typing import Any, Iterable
 
@@ -28,8 +29,9 @@ COMMON_KEYS = ('experiment', 'seed', 'seed_offset', 'num_seeds', 'arms', 'vector
 
 def family_module(config):
   name = config.get('experiment', None)
-  if name not in FAMILIES:
-    raise ConfigError('experiment', f'unknown experiment {name!r}; accepted: {", ".join(sorted(FAMILIES))}')
+  available = sorted(k for k, m in FAMILIES.items() if importlib.util.find_spec(m) is not None)
+  if name not in available:
+    raise ConfigError('experiment', f'unknown experiment {name!r}; accepted: {", ".join(available)}')
   return importlib.import_module(FAMILIES[name])
 
 
