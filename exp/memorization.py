@@ -380,7 +380,7 @@ def _headline(an: dict) -> dict:
     rl_scales = rl['exponent_ci95'][0] > 0.5
     reproduced = bool(sl_flat and rl_scales)
   verdict = ('SL is flat in N while RL-EoE scales with N, as claimed' if reproduced else
-             'the claimed pattern (SL flat, RL-EoE ∝ N^~0.9) is not fully reproduced; see the table'
+             'The claimed pattern (SL flat, RL-EoE ∝ N^~0.9) is not fully reproduced; see the table'
              if reproduced is False else 'not enough arms to judge')
   return {'finding': 'Memorization: SL vs RL (end-of-episode / per-step reward)',
           'claim': 'SL 2 episodes at every N; RL-EoE ∝ N^0.89; RL-Step times out',
@@ -480,6 +480,11 @@ def make_report(an: dict, runs: list, log, config, plot_dir: str) -> str:
     paths.append(plots.curves_with_bands(f'{plot_dir}/p_target_n{mid}.png', steps, aligned,
                                          f'π(y*) over episodes, N={mid} (mean, 95% band over seeds)',
                                          'episode', 'π(y*)', logx=True))
+  if full:
+    paths.append(plots.forest_plot(f'{plot_dir}/effect_sizes.png',
+                                   [(label.replace(' (log10 episodes)', ''), c['hedges_g'], c['hedges_g_ci95'])
+                                    for label, c in full],
+                                   "Hedges' g on log10 episodes (SL − other), 95% CI"))
   lines += ['## Plots', ''] + [f'![{p.rsplit("/", 1)[1]}](plots/{p.rsplit("/", 1)[1]})' for p in paths]
   return '\n'.join(lines) + '\n'
 
