@@ -69,9 +69,9 @@ def launch(config, workdir: str, report_only: bool, argv: list[str]) -> int:
 
   if len(argv) > 1:
     fail(f'unexpected arguments {argv[1:]}; use --config=FILE --workdir=DIR [--config.key=value]')
-  if not any(a.startswith(('--verbosity', '-v=')) for a in sys.argv):
+  if not any(a.startswith(('--verbosity', '-v=')) for a in sys.argv):   # quiet unless asked
     logging.set_verbosity(logging.WARNING)
-  pylogging.getLogger('absl').addFilter(lambda r: '/orbax/' not in r.pathname or r.levelno >= pylogging.ERROR)
+    pylogging.getLogger('absl').addFilter(lambda r: '/orbax/' not in r.pathname or r.levelno >= pylogging.ERROR)
   try:
     outcome = runner.run(config, workdir, report_only=report_only)
   except ConfigError as e:
