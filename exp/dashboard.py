@@ -22,7 +22,7 @@ import textwrap
 from collections import Counter
 from typing import Any, Mapping, Sequence
 
-from exp.report import MISSING, fmt_same, markdown_table, write_atomic
+from exp.report import MISSING, _num, fmt_same, markdown_table, write_atomic
 
 __all__ = ["main", "load_findings", "render_markdown", "render_png", "DashboardError"]
 
@@ -41,14 +41,6 @@ class _Parser(argparse.ArgumentParser):
 # ---------------------------------------------------------------------------------------------------------
 # Input
 
-
-def _num(x: Any) -> float:
-    if x is None or isinstance(x, (str, bytes, bool)):
-        return math.nan
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        return math.nan
 
 
 def _text(x: Any) -> str:

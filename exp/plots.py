@@ -9,9 +9,9 @@ give a figure that says "no data" instead of raising.
 
 from __future__ import annotations
 
+import io
 import math
 import os
-import tempfile
 from typing import Any, Mapping, Sequence
 
 import matplotlib
@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 import numpy as np  # noqa: E402
 from scipy import stats as _sps  # noqa: E402
 
-from exp.report import _umask_mode, fmt, fmt_same  # noqa: E402  (report imports no plotting code)
+from exp.report import _num, fmt, fmt_same, write_atomic  # noqa: E402  (report imports no plotting code)
 
 __all__ = ["curves_with_bands", "strip_plot", "loglog_fit", "threshold_plot", "forest_plot",
            "mean_ci95", "save_figure"]
@@ -33,14 +33,6 @@ _MISSING = "–"
 # ---------------------------------------------------------------------------------------------------------
 # Helpers
 
-
-def _num(x: Any) -> float:
-    if x is None or isinstance(x, (str, bytes, bool)):
-        return math.nan
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        return math.nan
 
 
 def _arr(x: Any) -> np.ndarray:
@@ -83,26 +75,13 @@ def mean_ci95(values: Any, axis: int = 0) -> tuple[np.ndarray, np.ndarray, np.nd
 
 
 def save_figure(fig: Any, path: str | os.PathLike) -> str:
-    """Save `fig` as PNG to `path` atomically (temp file in the same directory + os.replace) and close it."""
-    path = os.fspath(path)
-    parent = os.path.dirname(os.path.abspath(path))
+    """Save `fig` as PNG to `path` atomically (report.write_atomic) and close it."""
     try:
-        os.makedirs(parent, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                fig.savefig(f, format="png", dpi=DPI, bbox_inches="tight")
-            _umask_mode(tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
+        return write_atomic(path, buf.getvalue())
     finally:
         plt.close(fig)
-    return path
 
 
 def _no_data(ax: Any) -> None:
