@@ -87,8 +87,7 @@ def _end_to_end(config) -> float:
 def main(argv):
   del argv
   import jax
-  from absl import logging
-  logging.set_verbosity(logging.WARNING)
+  cli.quiet_logging()
   jax.config.update('jax_enable_compilation_cache', False)   # compile times must be real
   config = _CONFIG.value
   from exp import runner

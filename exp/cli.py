@@ -69,14 +69,22 @@ def launch(config, workdir: str, report_only: bool, argv: list[str]) -> int:
 
   if len(argv) > 1:
     fail(f'unexpected arguments {argv[1:]}; use --config=FILE --workdir=DIR [--config.key=value]')
-  if not any(a.startswith(('--verbosity', '-v=')) for a in sys.argv):   # quiet unless asked
-    logging.set_verbosity(logging.WARNING)
-    pylogging.getLogger('absl').addFilter(lambda r: '/orbax/' not in r.pathname or r.levelno >= pylogging.ERROR)
+  quiet_logging()
   try:
     outcome = runner.run(config, workdir, report_only=report_only)
   except ConfigError as e:
     fail(_flag_name(e.key) + ': ' + str(e).split(': ', 1)[1])
   return 0 if outcome.status in ('complete', 'reported') else INTERRUPTED
+
+
+def quiet_logging() -> None:
+  """Unless --verbosity was given: absl at WARNING and no orbax lines at all. Orbax logs harmless
+  ERRORs about in-flight tmp checkpoints when saves follow each other quickly; a real checkpoint
+  failure raises, and the runner reports fallbacks itself."""
+  if any(a.startswith(('--verbosity', '-v=')) for a in sys.argv):
+    return
+  logging.set_verbosity(logging.WARNING)
+  pylogging.getLogger('absl').addFilter(lambda r: '/orbax/' not in r.pathname)
 
 
 def _flag_name(key: str) -> str:
