@@ -77,3 +77,19 @@ def smoke_run(tmp_path_factory):
   outcome = runner.run(load_config(), workdir, quiet=True)
   assert outcome.status == 'complete'
   return workdir
+
+
+# 10-step chunks so that runs are still going after the first checkpoint (it then holds their state).
+RL_EOE_3 = dict(arms=('rl_eoe',), num_seeds=3, chunk_steps=10, log_every=10)
+RL_EOE_3_FLAGS = ['--config.arms=rl_eoe', '--config.num_seeds=3', '--config.chunk_steps=10',
+                  '--config.log_every=10']
+
+
+@pytest.fixture(scope='session')
+def rl_eoe_three_seeds(tmp_path_factory):
+  """RL-EoE smoke with 3 seeds on one device: the reference of the seed-identity and device tests."""
+  from exp import runner
+  workdir = str(tmp_path_factory.mktemp('rl_eoe3'))
+  outcome = runner.run(load_config(**RL_EOE_3), workdir, quiet=True)
+  assert outcome.status == 'complete'
+  return workdir

@@ -15,13 +15,42 @@ CASES = {
     'missing config file': (['--config=configs/missing.py'], ['no such config file', 'configs/memorization.py']),
     'unknown variant': (['--config=configs/memorization.py:bogus'], ['bogus', "'smoke'"]),
     'missing --config': ([], ['--config is required']),
-    'num_seeds < 1': ([SMOKE, '--config.num_seeds=0'], ['--config.num_seeds', '>= 1']),
-    'unknown arm': ([SMOKE, '--config.arms=sl,bogus'], ['--config.arms', 'bogus', 'rl_eoe']),
-    'bad grid': ([SMOKE, '--config.ns=(1,4)'], ['--config.ns', '>= 2']),
-    'bad choice': ([SMOKE, '--config.shaped_reward=cubic'], ['--config.shaped_reward', 'linear']),
-    'log_every not dividing chunk_steps': ([SMOKE, '--config.log_every=7'], ['--config.log_every']),
+    'num_seeds < 1 (a config check, through the runner)': ([SMOKE, '--config.num_seeds=0'],
+                                                            ['--config.num_seeds', '>= 1']),
     'stray argument': ([SMOKE, 'extra'], ['unexpected arguments']),
 }
+
+# Config checks run before anything is written; the path from ConfigError to one line and exit 2 is
+# covered by the subprocess case above, so these are checked in-process (fast).
+CONFIG_CASES = {
+    'unknown arm': (dict(arms=('sl', 'bogus')), 'arms', ['bogus', 'rl_eoe']),
+    'arms given as a comma list with a typo': (dict(arms=('sl,rl_eo',)), 'arms', ["'rl_eo'"]),
+    'no arm': (dict(arms=()), 'arms', ['at least one']),
+    'bad grid': (dict(ns=(1, 4)), 'ns', ['>= 2']),
+    'bad choice': (dict(shaped_reward='cubic'), 'shaped_reward', ['linear']),
+    'log_every not dividing chunk_steps': (dict(log_every=7), 'log_every', ['divide']),
+    'non-positive learning rate': (dict(sl_lrs=(0.1, 0.0)), 'sl_lrs', ['positive']),
+    'negative seed': (dict(seed=-1), 'seed', ['>= 0']),
+    'unknown experiment': (dict(experiment='nope'), 'experiment', ['memorization']),
+}
+
+
+@pytest.mark.parametrize('name', sorted(CONFIG_CASES))
+def test_bad_config_values_are_refused_before_anything_is_written(name, tmp_path):
+  from conftest import load_config
+  from exp import runner
+  from exp.experiment import ConfigError
+  overrides, key, needles = CONFIG_CASES[name]
+  config = load_config()
+  with config.unlocked():
+    for k, v in overrides.items():
+      config[k] = v
+  with pytest.raises(ConfigError) as err:
+    runner.prepare(config, str(tmp_path / 'w'))
+  assert err.value.key == key
+  for needle in needles:
+    assert needle in str(err.value)
+  assert not (tmp_path / 'w').exists()
 
 
 @pytest.mark.parametrize('name', sorted(CASES))

@@ -10,10 +10,10 @@ import time
 from conftest import ROOT, load_config, read_metrics, read_results
 from exp import runner
 
-# rl_step with converge_prob=1.0 never finishes early: 60 chunks, each followed by a checkpoint.
-OVERRIDES = dict(arms=('rl_step',), num_seeds=2, num_steps=600, chunk_steps=10, log_every=10,
+# rl_step with converge_prob=1.0 never finishes early: 30 chunks, each followed by a checkpoint.
+OVERRIDES = dict(arms=('rl_step',), num_seeds=2, num_steps=300, chunk_steps=10, log_every=10,
                  converge_prob=1.0)
-FLAGS = ['--config.arms=rl_step', '--config.num_seeds=2', '--config.num_steps=600',
+FLAGS = ['--config.arms=rl_step', '--config.num_seeds=2', '--config.num_steps=300',
          '--config.chunk_steps=10', '--config.log_every=10', '--config.converge_prob=1.0']
 
 

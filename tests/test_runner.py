@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import load_config, read_metrics, read_results
+from conftest import RL_EOE_3, load_config, read_metrics, read_results
 from exp import runner
 from exp.experiment import Arm
 
@@ -45,7 +45,7 @@ def test_workdir_has_design_shape(smoke_run):
 
 def test_vmapped_run_equals_the_same_run_alone(tmp_path):
   """Run r of the vmapped batch is bitwise equal to run r executed alone (vectorize=False)."""
-  cfg = dict(arms=('rl_eoe', 'rl_step_dense'), num_seeds=2)
+  cfg = dict(arms=('rl_step_dense',), num_seeds=2)
   vec = runner.run(load_config(**cfg), str(tmp_path / 'vec'), quiet=True).results
   alone = runner.run(load_config(vectorize=False, **cfg), str(tmp_path / 'alone'), quiet=True).results
   assert _by_run(vec).keys() == _by_run(alone).keys()
@@ -59,17 +59,17 @@ def test_vmapped_run_equals_the_same_run_alone(tmp_path):
   assert all(lv[k] == la[k] for k in common)
 
 
-def test_seed_is_the_same_run_whatever_runs_beside_it(tmp_path):
+def test_seed_is_the_same_run_whatever_runs_beside_it(tmp_path, rl_eoe_three_seeds):
   """Seed 2 alone (num_seeds=1, seed_offset=2) equals seed 2 inside a 3-seed run."""
-  three = runner.run(load_config(arms=('rl_eoe',), num_seeds=3), str(tmp_path / 'three'), quiet=True).results
-  one = runner.run(load_config(arms=('rl_eoe',), num_seeds=1, seed_offset=2), str(tmp_path / 'one'),
+  three = read_results(rl_eoe_three_seeds)
+  one = runner.run(load_config(**dict(RL_EOE_3, num_seeds=1, seed_offset=2)), str(tmp_path / 'one'),
                    quiet=True).results
   seed2 = {k: r for k, r in _by_run(three).items() if k[1] == 2}
   assert seed2 and seed2.keys() == _by_run(one).keys()
   for k, r in _by_run(one).items():
     assert seed2[k]['metrics'] == r['metrics']
   # ... and a different root seed gives different runs.
-  other = runner.run(load_config(arms=('rl_eoe',), num_seeds=1, seed_offset=2, seed=7),
+  other = runner.run(load_config(**dict(RL_EOE_3, num_seeds=1, seed_offset=2, seed=7)),
                      str(tmp_path / 'other'), quiet=True).results
   assert [r['metrics'] for r in other['runs']] != [r['metrics'] for r in one['runs']]
 
