@@ -243,15 +243,8 @@ def flat_init(model, key, seq_len: int):
 
 
 def markov_language(key, n_tasks: int, n_content: int, n_successors: int) -> langs.MarkovLanguage:
-  """``exp.languages.make_markov_language`` (default min_weight) with its (2, tasks, content, content)
-  uniform draw made flat: the same values, hence the same language (tests check it), but the 4-D draw alone
-  costs ~5 s of XLA compile on CPU."""
-  u, v = jax.random.uniform(key, (2 * n_tasks * n_content * n_content,)).reshape(2, n_tasks, n_content, n_content)
-  u = jnp.where(jnp.eye(n_content, dtype=bool), 2.0, u)      # self is never among the smallest
-  rank = jnp.argsort(jnp.argsort(u, axis=-1), axis=-1)
-  allowed = rank < n_successors
-  w = (0.25 + 0.75 * v) * allowed
-  return langs.MarkovLanguage(allowed=allowed, probs=(w / jnp.sum(w, axis=-1, keepdims=True)).astype(jnp.float32))
+  """The task language of one seed (``exp.languages.make_markov_language``, default min_weight)."""
+  return langs.make_markov_language(key, n_tasks, n_content, n_successors)
 
 
 def _noise(key, *shape):

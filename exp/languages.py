@@ -87,8 +87,10 @@ def make_markov_language(key, n_tasks: int = 4, n_content: int = 12, n_successor
     Returns a ``MarkovLanguage``; vmap over keys for one language per seed."""
     if not 1 <= n_successors < n_content:
         raise ValueError(f"n_successors must be in [1, {n_content - 1}], got {n_successors}")
-    # One PRNG call for everything: random-bit kernels dominate compile time on CPU.
-    u, v = jax.random.uniform(key, (2, n_tasks, n_content, n_content))
+    # One flat PRNG call for everything: random-bit kernels dominate compile time on CPU, and a
+    # multi-dimensional draw compiles several times slower than the same values drawn flat.
+    u, v = jax.random.uniform(key, (2 * n_tasks * n_content * n_content,)).reshape(
+        2, n_tasks, n_content, n_content)
     u = jnp.where(jnp.eye(n_content, dtype=bool), 2.0, u)      # self is never among the smallest
     rank = jnp.argsort(jnp.argsort(u, axis=-1), axis=-1)
     allowed = rank < n_successors

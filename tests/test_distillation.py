@@ -134,18 +134,6 @@ def test_size_gap_arm_traces():
   assert set(metrics) == {'kl_exact', 'kl_est', 'kl_est_stale', 'source_log', 'legal', 'rep', 'loss'}
 
 
-def test_flat_language_equals_make_markov_language():
-  from exp import languages as langs
-  key = jax.random.key(3)
-  a = distillation.markov_language(key, 2, 5, 2)
-  b = langs.make_markov_language(key, 2, 5, 2)
-  np.testing.assert_array_equal(np.asarray(a.allowed), np.asarray(b.allowed))
-  np.testing.assert_allclose(np.asarray(a.probs), np.asarray(b.probs), rtol=1e-6)
-
-
-@pytest.mark.parametrize('key, value', [
-    ('temperature', 0.0), ('temperature', -1.0), ('seq_len', 7), ('divergence', 'kl'),
-    ('schedules', ('hybrid', 'warmup')), ('sft_losses', ('shifted', 'copy')), ('switch_step', 8)])
 def test_bad_input_is_a_config_error_before_anything_is_written(tmp_path, key, value):
   cfg = load_config(SPEC, **{key: value})   # smoke: window 8, so seq_len 7 + 2 header tokens overflow it
   with pytest.raises(ConfigError) as e:
