@@ -134,6 +134,9 @@ def test_size_gap_arm_traces():
   assert set(metrics) == {'kl_exact', 'kl_est', 'kl_est_stale', 'source_log', 'legal', 'rep', 'loss'}
 
 
+@pytest.mark.parametrize('key, value', [
+    ('temperature', 0.0), ('temperature', -1.0), ('seq_len', 7), ('divergence', 'kl'),
+    ('schedules', ('hybrid', 'warmup')), ('sft_losses', ('shifted', 'copy')), ('switch_step', 8)])
 def test_bad_input_is_a_config_error_before_anything_is_written(tmp_path, key, value):
   cfg = load_config(SPEC, **{key: value})   # smoke: window 8, so seq_len 7 + 2 header tokens overflow it
   with pytest.raises(ConfigError) as e:
