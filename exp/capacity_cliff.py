@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from exp.report import json_safe
 from exp import config as cfglib
 from exp import dyck, plots, report, stats
 from exp.experiment import Arm, ConfigError, Experiment
@@ -138,21 +139,8 @@ LABELS = {'exact': 'exact success', 'success': 'permissive success', 'token_acc'
           'predicted': 'acc^L (predicted exact)'}
 
 
-def _finite(x):
-  return float(x) if x is not None and np.isfinite(x) else None
 
 
-def _clean(x):
-  """Non-finite floats → None, recursively (a NaN must not reach the report code as a number)."""
-  if isinstance(x, dict):
-    return {k: _clean(v) for k, v in x.items()}
-  if isinstance(x, (list, tuple)):
-    return [_clean(v) for v in x]
-  if isinstance(x, (float, np.floating)):
-    return _finite(float(x))
-  if isinstance(x, np.integer):
-    return int(x)
-  return x
 
 
 def _fit(x, y, n_boot, seed):
@@ -236,7 +224,7 @@ def analyze(runs: list[dict], config) -> dict:
               'mirage': _mirage_bootstrap(per_width, widths, config.n_boot_seeds, config.seed)}
   analysis['audit'] = _audit(analysis)
   analysis['headline'] = _headline(analysis)
-  return _clean(analysis)
+  return json_safe(analysis)
 
 
 def _crossings(per_width: dict, widths: list, levels) -> dict:

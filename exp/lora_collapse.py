@@ -29,6 +29,7 @@ import numpy as np
 import optax
 from flax import traverse_util
 
+from exp.report import json_safe
 from exp import config as cfglib
 from exp import lookup, plots, report, stats
 from exp.experiment import Arm, ConfigError, Experiment
@@ -279,21 +280,8 @@ def build(config) -> Experiment:
 # ---------------------------------------------------------------------------------------------------
 # Analysis (host, numpy/scipy)
 
-def _finite(x):
-  return float(x) if x is not None and np.isfinite(x) else None
 
 
-def _clean(x):
-  """Non-finite floats -> None, recursively (numpy scalars -> Python)."""
-  if isinstance(x, dict):
-    return {k: _clean(v) for k, v in x.items()}
-  if isinstance(x, (list, tuple)):
-    return [_clean(v) for v in x]
-  if isinstance(x, (np.generic, np.ndarray)):
-    return _clean(x.item() if np.ndim(x) == 0 else x.tolist())
-  if isinstance(x, float):
-    return _finite(x)
-  return x
 
 
 def _median(v):
@@ -540,7 +528,7 @@ def analyze(runs: list[dict], config) -> dict:
     e['fisher_holm_p'] = p
   an['audit'] = _audit(an, config)
   an['headline'] = _headline(an, config)
-  return _clean(an)
+  return json_safe(an)
 
 
 def _judge(g, config) -> dict:

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from exp.report import finite_or_none
 from exp import config as cfglib
 from exp import plots, report, stats
 from exp.experiment import Arm, ConfigError, Experiment
@@ -256,8 +257,8 @@ def analyze(runs: list[dict], config) -> dict:
       conv = ep[obs]
       cells[key][str(n)] = {
           'n_runs': len(ep) + c['diverged'], 'converged': int(obs.sum()), 'diverged': c['diverged'],
-          'median': _finite(summary['median']) if summary else None,
-          'median_ci95': [_finite(v) for v in summary['median_ci95']] if summary else None,
+          'median': finite_or_none(summary['median']) if summary else None,
+          'median_ci95': [finite_or_none(v) for v in summary['median_ci95']] if summary else None,
           'describe': stats.describe(conv) if len(conv) else None,
           'describe_log10': stats.describe(np.log10(conv)) if len(conv) else None,
           'all_converged': bool(len(ep) and obs.all()),
@@ -305,8 +306,6 @@ def analyze(runs: list[dict], config) -> dict:
   return analysis
 
 
-def _finite(x):
-  return float(x) if x is not None and np.isfinite(x) else None
 
 
 def _paired(a, b) -> bool:

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from exp.report import json_safe
 from exp import config as cfglib
 from exp import plots, report, stats
 from exp.experiment import Arm, ConfigError, Experiment
@@ -309,20 +310,8 @@ def build(config) -> Experiment:
 GFLOP = 1e9
 
 
-def _finite(x):
-  return float(x) if x is not None and np.isfinite(x) else None
 
 
-def _clean(x):
-  if isinstance(x, dict):
-    return {k: _clean(v) for k, v in x.items()}
-  if isinstance(x, (list, tuple)):
-    return [_clean(v) for v in x]
-  if isinstance(x, (float, np.floating)):
-    return _finite(float(x))
-  if isinstance(x, np.integer):
-    return int(x)
-  return x
 
 
 def options_of(runs: list[dict], config) -> dict:
@@ -475,7 +464,7 @@ def analyze(runs: list[dict], config) -> dict:
                                                                        if r['status'] == 'ok'], float) * 100)},
               'n_diverged': sum(o['diverged'] for o in opts.values())}
   analysis['headline'] = _headline(analysis)
-  return _clean(analysis)
+  return json_safe(analysis)
 
 
 def _short(o) -> str:

@@ -42,6 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from exp.report import finite_or_none
 from exp import config as cfglib
 from exp import languages as lang
 from exp import plots, report, stats
@@ -293,8 +294,6 @@ def _key(metric: str, regime: str) -> str:
   return f'{metric}_early' if regime == 'early' else metric
 
 
-def _finite(x):
-  return float(x) if x is not None and np.isfinite(x) else None
 
 
 def per_seed(runs: list[dict], config) -> dict:
@@ -365,7 +364,7 @@ def analyze(runs: list[dict], config) -> dict:
         if c is not None:
           comparisons.append({'a': 'noisy', 'b': 'clean', 'metric': m, 'regime': reg, 'compare': c})
   for row, hp in zip(comparisons, stats.holm([r['compare']['student']['p'] for r in comparisons])):
-    row['holm_p'] = _finite(hp)
+    row['holm_p'] = finite_or_none(hp)
 
   # Ablations: which noise does what (held-out loss and token accuracy), Holm within.
   ablations = []
@@ -377,7 +376,7 @@ def analyze(runs: list[dict], config) -> dict:
           if c is not None:
             ablations.append({'a': a, 'b': 'clean', 'metric': m, 'regime': reg, 'compare': c})
   for row, hp in zip(ablations, stats.holm([r['compare']['student']['p'] for r in ablations])):
-    row['holm_p'] = _finite(hp)
+    row['holm_p'] = finite_or_none(hp)
 
   variance = {}
   if 'noisy' in ps and 'clean' in ps:
@@ -400,7 +399,7 @@ def analyze(runs: list[dict], config) -> dict:
       measure_part = n_noised - n_clean
       decomposition[reg] = {'gap': stats.describe(gap), 'model_part': stats.describe(model_part),
                             'measurement_part': stats.describe(measure_part),
-                            'measurement_share': _finite(np.nanmean(measure_part) / np.nanmean(gap))
+                            'measurement_share': finite_or_none(np.nanmean(measure_part) / np.nanmean(gap))
                             if np.isfinite(gap).any() and np.nanmean(gap) != 0 else None}
 
   pre = [r for r in runs if r['arm'] == 'pretrain' and r['status'] == 'ok']
@@ -414,7 +413,7 @@ def analyze(runs: list[dict], config) -> dict:
               'regimes': {'early': config.early_step, 'final': config.num_steps},
               'cells': cells, 'comparisons': comparisons, 'ablations': ablations, 'variance': variance,
               'decomposition': decomposition, 'teacher': teacher, 'claim': claim_audit(),
-              'per_seed': {c: {k: [_finite(v) for v in arr] for k, arr in d.items()
+              'per_seed': {c: {k: [finite_or_none(v) for v in arr] for k, arr in d.items()
                                if isinstance(arr, np.ndarray)} for c, d in ps.items()}}
   analysis['audit'] = _audit(analysis)
   analysis['headline'] = _headline(analysis)

@@ -16,8 +16,12 @@ import os
 import tempfile
 from typing import Any, Mapping, Sequence
 
+import numpy as np
+
 __all__ = [
     "MISSING",
+    "finite_or_none",
+    "json_safe",
     "fmt",
     "fmt_p",
     "fmt_count",
@@ -435,3 +439,21 @@ def verdict(label: str, cmp: Mapping[str, Any] | None, alpha: float = 0.05, holm
     if note:
         sentence += f" Note: {str(note).rstrip('.')}."
     return sentence
+
+
+def finite_or_none(x: Any) -> float | None:
+    """A float, or None for None and non-finite values (JSON has no NaN)."""
+    return float(x) if x is not None and math.isfinite(float(x)) else None
+
+
+def json_safe(x: Any) -> Any:
+    """Plain JSON, recursively: numpy scalars/arrays -> Python, non-finite floats -> None."""
+    if isinstance(x, dict):
+        return {k: json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [json_safe(v) for v in x]
+    if isinstance(x, (np.generic, np.ndarray)):
+        return json_safe(x.item() if np.ndim(x) == 0 else x.tolist())
+    if isinstance(x, float):
+        return finite_or_none(x)
+    return x

@@ -27,13 +27,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import logging
-import math
 import os
 import shutil
-import sys
 import time
-from typing import Any, Callable, Optional
+from typing import Optional
 
 import jax
 import jax.numpy as jnp
@@ -43,7 +40,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from exp import config as cfglib
 from exp.experiment import Arm, ConfigError, Experiment
-from exp.report import write_atomic
+from exp.report import json_safe, write_atomic
 
 # Number of times each arm's chunk function was traced in this process (one trace = one compile).
 TRACE_COUNTS: dict[str, int] = {}
@@ -238,22 +235,8 @@ class MetricsLog:
     return steps, vals
 
 
-def _json_safe(x):
-  """Plain JSON: numpy scalars -> Python, non-finite floats -> None."""
-  if isinstance(x, dict):
-    return {k: _json_safe(v) for k, v in x.items()}
-  if isinstance(x, (list, tuple)):
-    return [_json_safe(v) for v in x]
-  if isinstance(x, (np.generic, np.ndarray)):
-    x = x.item() if np.ndim(x) == 0 else x.tolist()
-    return _json_safe(x)
-  if isinstance(x, float) and not math.isfinite(x):
-    return None
-  return x
-
-
 def dumps(x) -> str:
-  return json.dumps(_json_safe(x), allow_nan=False)
+  return json.dumps(json_safe(x), allow_nan=False)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -503,7 +486,7 @@ def pretrain_cache_key(exp: Experiment, config, seeds) -> str:
   values = {k: cfglib.lookup(config, k) for k in ('seed',) + tuple(exp.pretrain_keys)}
   values['seeds'] = [int(s) for s in seeds]
   values['pretrain_num_steps'] = exp.pretrain.num_steps
-  return hashlib.sha256(json.dumps(_json_safe(values), sort_keys=True).encode()).hexdigest()
+  return hashlib.sha256(json.dumps(json_safe(values), sort_keys=True).encode()).hexdigest()
 
 
 def _pretrain(exp: Experiment, config, wd: Workdir, seeds, log, write_lines: bool):

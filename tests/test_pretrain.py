@@ -52,7 +52,6 @@ def test_resume_with_pretraining_equals_uninterrupted(tmp_path):
 
 def test_cache_is_keyed_by_the_pretraining_config():
   import numpy as np
-  from exp import memorization  # noqa: F401  (any family; the key only reads config values)
   import toy_family
   a, b = get_config(), get_config()
   b.pretrain_lr = 0.2

@@ -6,7 +6,6 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
 from conftest import RL_EOE_3, load_config, read_metrics, read_results
 from exp import runner
