@@ -5,8 +5,8 @@ Command:
   python run.py --config=configs/capacity_cliff.py:smoke --workdir=/tmp/capacity_cliff_smoke   # seconds, for tests
 
 Runtime: full config (11 widths 1…60 = 42…12 727 active params × 10 seeds = 110 runs in one compiled
-program, 500 steps) used 2 min 07 s of CPU time; wall clock 5 min 14 s on the shared 2-core CPU at load
-average ~8 (other jobs running), including compile and the bootstrap fits (~8 s). The smoke variant takes
+program, 500 steps) 1 min 16 s wall on an idle 2-core CPU, including compile and the bootstrap fits (~8 s);
+5 min 14 s when the machine was shared at load average ~8. The smoke variant takes
 about 25 s wall (mostly compile).
 
 Expected result (measured, seed 0): no cliff. Mean exact success rises gradually with size: 7% (w=1, 42
