@@ -346,21 +346,14 @@ def _audit(an: dict, ser: dict) -> dict:
   return out
 
 
-def _exp_of(an, key):
-  f = an['fits'].get(key, {}).get('per_seed')
-  return f
-
-
 def _headline(an: dict) -> dict:
-  rl, sl = _exp_of(an, 'rl_eoe'), _exp_of(an, 'sl')
+  rl, sl = (an['fits'].get(k, {}).get('per_seed') for k in ('rl_eoe', 'sl'))
   n_big = str(max(an['ns']))
   parts = []
   if sl:
-    parts.append(f'SL exponent {report.fmt(sl["exponent"])} [{report.fmt(sl["exponent_ci95"][0])}, '
-                 f'{report.fmt(sl["exponent_ci95"][1])}]')
+    parts.append(f'SL exponent {report.fmt_ci(sl["exponent"], sl["exponent_ci95"])}')
   if rl:
-    parts.append(f'RL-EoE exponent {report.fmt(rl["exponent"])} [{report.fmt(rl["exponent_ci95"][0])}, '
-                 f'{report.fmt(rl["exponent_ci95"][1])}], R² {report.fmt(rl["r2"])}')
+    parts.append(f'RL-EoE exponent {report.fmt_ci(rl["exponent"], rl["exponent_ci95"])}, R² {report.fmt(rl["r2"])}')
   step = an['cells'].get('rl_step', {})
   big_ns = [n for n in an['ns'] if n >= 100 and str(n) in step]
   if big_ns:
@@ -427,8 +420,7 @@ def make_report(an: dict, runs: list, log, config, plot_dir: str) -> str:
     if f is None:
       frows.append([labels[k], '–', '–', '–', '–', '–'])
       continue
-    frows.append([labels[k], f"{report.fmt(f['exponent'])} [{report.fmt(f['exponent_ci95'][0])}, "
-                  f"{report.fmt(f['exponent_ci95'][1])}]", report.fmt(f['r2']),
+    frows.append([labels[k], report.fmt_ci(f['exponent'], f['exponent_ci95']), report.fmt(f['r2']),
                   report.fmt(f['p_exponent_eq_0']), report.fmt(f['p_exponent_eq_1']),
                   f"{report.fmt(fm['exponent'])} (R² {report.fmt(fm['r2'])})" if fm else '–'])
   lines += [report.markdown_table(['series', 'b over converged seeds [95% bootstrap CI]', 'R²',
@@ -537,14 +529,14 @@ def _audit_text(an: dict, config) -> str:
       level = (f" At N = {a['largest_n']} its median is {report.fmt(med['rl_step_dense'])} episodes against "
                f"SL's {report.fmt(med['sl'])} and RL-EoE's {report.fmt(med['rl_eoe'])}.")
     out.append(f"The dense per-token reward (⌈log2 N⌉ binary tokens, each rewarded for its correctness) "
-               f"scales {who}: exponent {report.fmt(a['dense_exponent'])} [{report.fmt(lo)}, {report.fmt(hi)}]."
+               f"scales {who}: exponent {report.fmt_ci(a['dense_exponent'], (lo, hi))}."
                f"{level} The write-up's 'RL-Step' used a shaped partial-credit reward instead, which "
                + ('also failed here (mostly censored at N ≥ 100)' if _step_mostly_censored(an)
                   else 'converged here') + ': the per-step failure comes from the reward shaping, '
                'not from per-step feedback as such.' if _step_mostly_censored(an) and
                a['dense_scaling_like'] == 'sl' else
                f"The dense per-token reward (⌈log2 N⌉ binary tokens) scales {who}: exponent "
-               f"{report.fmt(a['dense_exponent'])} [{report.fmt(lo)}, {report.fmt(hi)}].{level}")
+               f"{report.fmt_ci(a['dense_exponent'], (lo, hi))}.{level}")
   return ' '.join(out)
 
 

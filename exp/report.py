@@ -20,6 +20,7 @@ import numpy as np
 
 __all__ = [
     "MISSING",
+    "fmt_ci",
     "finite_or_none",
     "json_safe",
     "fmt",
@@ -145,7 +146,7 @@ def fmt_count(x: Any) -> str:
     return _minus(f"{v:.1f}")
 
 
-def _est_ci(est: Any, ci: Any) -> str:
+def fmt_ci(est: Any, ci: Any) -> str:
     """"estimate [lo, hi]" with shared decimals; anything missing → "–"."""
     lo, hi = _pair(ci)
     e, a, b = fmt_same([est, lo, hi])
@@ -271,20 +272,10 @@ def group_table(rows: Sequence[tuple[str, Mapping[str, Any] | None]]) -> str:
 
 
 def holm_adjust(pvalues: Sequence[Any]) -> list[float]:
-    """Holm–Bonferroni adjusted p-values, in the input order.
-
-    Missing p-values (None/nan) stay nan and do not count towards the family size m. Adjusted
-    p_(i) = max_{j ≤ i} min(1, (m − j + 1)·p_(j)) over the sorted finite p-values.
-    """
-    p = [_num(x) for x in pvalues]
-    idx = sorted((i for i, v in enumerate(p) if math.isfinite(v)), key=lambda i: p[i])
-    m = len(idx)
-    out = [math.nan] * len(p)
-    running = 0.0
-    for rank, i in enumerate(idx):
-        running = max(running, min(1.0, (m - rank) * p[i]))
-        out[i] = running
-    return out
+    """Holm–Bonferroni adjusted p-values in the input order (``exp.stats.holm``); None counts as missing:
+    it stays nan and does not count towards the family size."""
+    from exp import stats  # numpy/scipy only; imported here to keep report light to import
+    return stats.holm([_num(x) for x in pvalues])
 
 
 COMPARISON_HEADER = ("comparison", "Δ mean [95% CI]", "Student t (df)", "p", "Holm p", "Welch p",
@@ -329,14 +320,14 @@ def comparison_table(rows: Sequence[tuple[str, Mapping[str, Any] | None]],
         t, df = _get(c, "student", "t"), _get(c, "student", "df")
         cells = {
             "comparison": label,
-            "Δ mean [95% CI]": _est_ci(c.get("mean_diff"), c.get("mean_diff_ci95")),
+            "Δ mean [95% CI]": fmt_ci(c.get("mean_diff"), c.get("mean_diff_ci95")),
             "Student t (df)": f"{fmt(t)} ({fmt_count(df)})",
             "p": fmt_p(_get(c, "student", "p")),
             "Holm p": fmt_p(holm_p[i]) if holm_p is not None else "",
             "Welch p": fmt_p(_get(c, "welch", "p")),
             "paired p": fmt_p(_get(c, "paired", "p")),
             "Mann–Whitney p": fmt_p(_get(c, "mann_whitney", "p")),
-            "Hedges' g [95% CI]": _est_ci(c.get("hedges_g"), c.get("hedges_g_ci95")),
+            "Hedges' g [95% CI]": fmt_ci(c.get("hedges_g"), c.get("hedges_g_ci95")),
         }
         out.append([cells[h] for h in header])
     text = markdown_table(header, out)
@@ -418,7 +409,7 @@ def verdict(label: str, cmp: Mapping[str, Any] | None, alpha: float = 0.05, holm
         test += f" (Holm {_p_phrase(hp)})"
 
     g = c.get("hedges_g")
-    effect = f"Hedges' g = {_est_ci(g, c.get('hedges_g_ci95'))}"
+    effect = f"Hedges' g = {fmt_ci(g, c.get('hedges_g_ci95'))}"
     size = effect_size_word(g)
     size = "effect size undetermined" if size == "undetermined" else size
 
