@@ -69,14 +69,20 @@ def snapshot(path):
   return out
 
 
+def complete_run(tmp_path_factory, spec, **overrides):
+  """One in-process run of a config file to completion; returns its workdir."""
+  from exp import runner
+  name = os.path.basename(spec.partition(':')[0])[:-3]
+  workdir = str(tmp_path_factory.mktemp(name))
+  outcome = runner.run(load_config(spec, **overrides), workdir, quiet=True)
+  assert outcome.status == 'complete'
+  return workdir
+
+
 @pytest.fixture(scope='session')
 def smoke_run(tmp_path_factory):
   """One complete in-process smoke run of the memorization experiment (all arms), shared by tests."""
-  from exp import runner
-  workdir = str(tmp_path_factory.mktemp('smoke'))
-  outcome = runner.run(load_config(), workdir, quiet=True)
-  assert outcome.status == 'complete'
-  return workdir
+  return complete_run(tmp_path_factory, 'configs/memorization.py:smoke')
 
 
 # 10-step chunks so that runs are still going after the first checkpoint (it then holds their state).
@@ -88,8 +94,4 @@ RL_EOE_3_FLAGS = ['--config.arms=rl_eoe', '--config.num_seeds=3', '--config.chun
 @pytest.fixture(scope='session')
 def rl_eoe_three_seeds(tmp_path_factory):
   """RL-EoE smoke with 3 seeds on one device: the reference of the seed-identity and device tests."""
-  from exp import runner
-  workdir = str(tmp_path_factory.mktemp('rl_eoe3'))
-  outcome = runner.run(load_config(**RL_EOE_3), workdir, quiet=True)
-  assert outcome.status == 'complete'
-  return workdir
+  return complete_run(tmp_path_factory, 'configs/memorization.py:smoke', **RL_EOE_3)

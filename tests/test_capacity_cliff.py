@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import load_config, read_results
+from conftest import complete_run, load_config, read_results
 from exp import capacity_cliff, runner
 from exp.experiment import ConfigError
 from models.masked import active_params
@@ -14,10 +14,7 @@ SPEC = 'configs/capacity_cliff.py:smoke'
 
 @pytest.fixture(scope='module')
 def smoke(tmp_path_factory):
-  workdir = str(tmp_path_factory.mktemp('capacity_cliff'))
-  outcome = runner.run(load_config(SPEC), workdir, quiet=True)
-  assert outcome.status == 'complete'
-  return workdir
+  return complete_run(tmp_path_factory, SPEC)
 
 
 def test_one_run_per_width_and_seed_with_all_metrics(smoke):

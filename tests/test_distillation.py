@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import load_config, read_metrics, read_results
+from conftest import complete_run, load_config, read_metrics, read_results
 from exp import distillation, runner
 from exp.experiment import ConfigError
 from models import lm
@@ -20,10 +20,7 @@ ARMS = ('context',)
 
 @pytest.fixture(scope='module')
 def smoke(tmp_path_factory):
-  workdir = str(tmp_path_factory.mktemp('distillation'))
-  outcome = runner.run(load_config(SPEC, arms=ARMS), workdir, quiet=True)
-  assert outcome.status == 'complete'
-  return workdir
+  return complete_run(tmp_path_factory, SPEC, arms=ARMS)
 
 
 def _lines(workdir, arm):

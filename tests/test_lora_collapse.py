@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import load_config, read_results
+from conftest import complete_run, load_config, read_results
 from exp import lora_collapse, runner
 from exp.experiment import ConfigError
 
@@ -21,10 +21,7 @@ ARMS = ('classify',)   # the smoke run compiles one arm; the sequence arm's prog
 
 @pytest.fixture(scope='module')
 def smoke(tmp_path_factory):
-  workdir = str(tmp_path_factory.mktemp('lora_collapse'))
-  outcome = runner.run(load_config(SPEC, arms=ARMS), workdir, quiet=True)
-  assert outcome.status == 'complete'
-  return workdir
+  return complete_run(tmp_path_factory, SPEC, arms=ARMS)
 
 
 def test_smoke_run_has_every_run_and_metric(smoke):

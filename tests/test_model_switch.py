@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import load_config, read_results
+from conftest import complete_run, load_config, read_results
 from exp import model_switch, runner
 from exp.experiment import ConfigError
 
@@ -14,10 +14,7 @@ SPEC = 'configs/model_switch.py:smoke'
 
 @pytest.fixture(scope='module')
 def smoke(tmp_path_factory):
-  workdir = str(tmp_path_factory.mktemp('model_switch'))
-  outcome = runner.run(load_config(SPEC), workdir, quiet=True)
-  assert outcome.status == 'complete'
-  return workdir
+  return complete_run(tmp_path_factory, SPEC)
 
 
 def test_one_run_per_option_and_seed(smoke):

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import load_config, read_metrics, read_results
+from conftest import complete_run, load_config, read_metrics, read_results
 from exp import noisy_student, runner
 from exp.experiment import ConfigError
 
@@ -16,10 +16,7 @@ SPEC = 'configs/noisy_student.py:smoke'
 
 @pytest.fixture(scope='module')
 def smoke(tmp_path_factory):
-  workdir = str(tmp_path_factory.mktemp('noisy_student'))
-  outcome = runner.run(load_config(SPEC), workdir, quiet=True)
-  assert outcome.status == 'complete'
-  return workdir
+  return complete_run(tmp_path_factory, SPEC)
 
 
 def _by(results, condition):
