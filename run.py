@@ -4,15 +4,18 @@ Flags, logging and one call into the lab (exp.cli -> exp.runner.run); nothing el
 Exit codes: 0 done (or report reprinted), 2 bad input (one line on stderr, nothing written),
 3 stopped before the end (rerun the same command to resume).
 """
+
 from absl import app, flags
 from ml_collections import config_flags
 
 from exp import cli
 
 _CONFIG = config_flags.DEFINE_config_file(
-    'config', None, 'experiment config file, e.g. configs/memorization.py or configs/memorization.py:smoke')
-_WORKDIR = flags.DEFINE_string('workdir', None, 'directory for checkpoints, metrics and results; '
-                               'rerun with the same workdir to resume')
+  'config', None, 'experiment config file, e.g. configs/memorization.py or configs/memorization.py:smoke'
+)
+_WORKDIR = flags.DEFINE_string(
+  'workdir', None, 'directory for checkpoints, metrics and results; rerun with the same workdir to resume'
+)
 _REPORT_ONLY = flags.DEFINE_bool('report_only', False, 'rebuild report.md and plots/ from results.json')
 flags.mark_flags_as_required(['config', 'workdir'])
 

@@ -16,38 +16,39 @@ params), 31% (83), 48% (130), 66% (183), 85% (455), 92% (823), 96% (1555), 99% (
 difference −0.05 [−0.34, 0.15]), so there is no "mirage" jump to explain; exact ≈ acc^L within 8 points. The
 per-depth thresholds move from ≈93 params (depth 1) to ≈1000 (depth 6): the aggregate averages them.
 """
+
 import ml_collections
 
 
 def get_config(arg=None):
   c = ml_collections.ConfigDict()
   c.experiment = 'capacity_cliff'
-  c.seed = 0                 # root key; seed s runs with fold_in(key(seed), s)
-  c.seed_offset = 0          # seeds are seed_offset .. seed_offset + num_seeds - 1
+  c.seed = 0  # root key; seed s runs with fold_in(key(seed), s)
+  c.seed_offset = 0  # seeds are seed_offset .. seed_offset + num_seeds - 1
   c.num_seeds = 10
   c.arms = ('gru',)
-  c.vectorize = True         # False: one run at a time through the same compiled code (benchmark baseline)
-  c.num_steps = 500          # Adam steps, one fresh batch each (drawn from the step key: shared by all widths)
-  c.chunk_steps = 250        # steps per compiled chunk (a checkpoint after each)
-  c.log_every = 25           # metrics subsampled inside the scan
+  c.vectorize = True  # False: one run at a time through the same compiled code (benchmark baseline)
+  c.num_steps = 500  # Adam steps, one fresh batch each (drawn from the step key: shared by all widths)
+  c.chunk_steps = 250  # steps per compiled chunk (a checkpoint after each)
+  c.log_every = 25  # metrics subsampled inside the scan
 
   # model sizes: active GRU units, a log grid; one traced grid axis of a max_hidden-unit masked GRU
   c.widths = (1, 2, 3, 4, 5, 8, 12, 18, 27, 40, 60)
-  c.max_hidden = 60          # active params 3w² + 4·7·w + 4w + 7: 42 (w=1) … 12 727 (w=60)
+  c.max_hidden = 60  # active params 3w² + 4·7·w + 4w + 7: 42 (w=1) … 12 727 (w=60)
   # Dyck-2 task: random valid prefixes, target = the unique closing sequence + EOS
   c.max_len = 10
   c.max_depth = 6
-  c.p_open = 0.6             # > 0.5 gives a flatter depth distribution
+  c.p_open = 0.6  # > 0.5 gives a flatter depth distribution
   c.batch_size = 16
-  c.eval_batch = 256         # held-out prefixes per seed (the same for every width of a seed)
+  c.eval_batch = 256  # held-out prefixes per seed (the same for every width of a seed)
   # optimizer: Adam, cosine decay from lr to lr·lr_end_factor, global-norm clipping
   c.lr = 0.03
   c.lr_end_factor = 0.02
   c.clip_norm = 1.0
   # statistics
-  c.cliff_decades = 0.5      # "cliff" when the 10–90% rise spans less than this many decades of params
-  c.n_boot = 1000            # bootstrap resamples (of runs) for the 4PL center/width CIs
-  c.n_boot_seeds = 200       # paired bootstrap over seeds for the mirage check (width difference)
+  c.cliff_decades = 0.5  # "cliff" when the 10–90% rise spans less than this many decades of params
+  c.n_boot = 1000  # bootstrap resamples (of runs) for the 4PL center/width CIs
+  c.n_boot_seeds = 200  # paired bootstrap over seeds for the mirage check (width difference)
 
   if arg in (None, ''):
     return c
@@ -65,4 +66,6 @@ def get_config(arg=None):
     c.n_boot = 20
     c.n_boot_seeds = 10
     return c
-  raise ValueError(f"unknown config variant {arg!r} for configs/capacity_cliff.py; accepted: '' (full), 'smoke'")
+  raise ValueError(
+    f"unknown config variant {arg!r} for configs/capacity_cliff.py; accepted: '' (full), 'smoke'"
+  )

@@ -20,27 +20,28 @@ at the switch and the logged ratio only ~9x (change point ~step 35), while the e
 lr 1e-2 is kept: the correct setups do equally well at both, and it gives the source's bug its strongest
 showing (the prototype saw ~250x).
 """
+
 import ml_collections
 
 
 def get_config(arg=None):
   c = ml_collections.ConfigDict()
   c.experiment = 'distillation'
-  c.seed = 0                 # root key; seed s runs with fold_in(key(seed), s)
-  c.seed_offset = 0          # seeds are seed_offset .. seed_offset + num_seeds - 1
+  c.seed = 0  # root key; seed s runs with fold_in(key(seed), s)
+  c.seed_offset = 0  # seeds are seed_offset .. seed_offset + num_seeds - 1
   c.num_seeds = 10
-  c.arms = ('context', 'size_gap')   # same-model context distillation; a smaller, fresh student
+  c.arms = ('context', 'size_gap')  # same-model context distillation; a smaller, fresh student
   c.vectorize = True
-  c.num_steps = 100          # distillation steps (hybrid = switch_step off-policy + the rest on-policy)
+  c.num_steps = 100  # distillation steps (hybrid = switch_step off-policy + the rest on-policy)
   c.chunk_steps = 50
-  c.log_every = 1            # every step is logged: the spike is a one-step event
+  c.log_every = 1  # every step is logged: the spike is a one-step event
 
   # Synthetic language: order-1 Markov chains, one per task (exp/languages.py).
   c.n_tasks = 4
   c.n_content = 12
   c.n_successors = 3
-  c.seq_len = 10             # generated content tokens after [BOS, CTX|NULL]
-  c.target_task = 0          # the task whose context token the teacher sees
+  c.seq_len = 10  # generated content tokens after [BOS, CTX|NULL]
+  c.target_task = 0  # the task whose context token the teacher sees
 
   # Base / teacher model: WindowMLPLM whose window covers the whole sequence (the context token stays
   # visible); seq_len + 2 must fit in it.
@@ -50,7 +51,7 @@ def get_config(arg=None):
   c.pretrain_steps = 600
   c.pretrain_batch = 64
   c.pretrain_lr = 1e-2
-  c.context_prob = 0.5       # pretraining sequences carry their task's context token this often, else NULL
+  c.context_prob = 0.5  # pretraining sequences carry their task's context token this often, else NULL
 
   # Size-gap student (arm size_gap): a smaller WindowMLPLM initialised fresh.
   c.student_embed = 8
@@ -58,24 +59,24 @@ def get_config(arg=None):
 
   # Distillation.
   c.batch = 32
-  c.lr = 1e-2                # Adam, arm context
-  c.size_gap_lr = 1e-2       # Adam, arm size_gap
-  c.temperature = 1.0        # sampling temperature of student, teacher and stale sampler
-  c.switch_step = 50         # hybrid: steps [0, switch) off-policy, [switch, num_steps) on-policy
-  c.offpolicy_batches = 25   # teacher-sample pool = this many batches, cycled (fixed off-policy data)
+  c.lr = 1e-2  # Adam, arm context
+  c.size_gap_lr = 1e-2  # Adam, arm size_gap
+  c.temperature = 1.0  # sampling temperature of student, teacher and stale sampler
+  c.switch_step = 50  # hybrid: steps [0, switch) off-policy, [switch, num_steps) on-policy
+  c.offpolicy_batches = 25  # teacher-sample pool = this many batches, cycled (fixed off-policy data)
   c.schedules = ('on_only', 'off_only', 'hybrid')
-  c.sft_losses = ('shifted', 'unshifted')      # unshifted = the source's bug (a copy task)
-  c.on_losses = ('exact', 'sampled')           # exact per-token divergence / the source's estimator
+  c.sft_losses = ('shifted', 'unshifted')  # unshifted = the source's bug (a copy task)
+  c.on_losses = ('exact', 'sampled')  # exact per-token divergence / the source's estimator
   c.divergence = 'reverse_kl'  # per-token divergence of the exact on-policy loss (losses.distill)
-  c.jsd_beta = 0.5           # used when divergence == 'jsd'
-  c.clip = 5.0               # advantage clip of the sampled-token estimator
-  c.stale_sampler = True     # add hybrid variants whose on-policy samples come from a sampler refreshed
+  c.jsd_beta = 0.5  # used when divergence == 'jsd'
+  c.clip = 5.0  # advantage clip of the sampled-token estimator
+  c.stale_sampler = True  # add hybrid variants whose on-policy samples come from a sampler refreshed
   #                            only at the switch (with the sampled estimator, as in the source)
-  c.eval_batch = 256         # final legal rate / KL on this many fresh samples
+  c.eval_batch = 256  # final legal rate / KL on this many fresh samples
 
   # Analysis.
-  c.spike_threshold = 10.0   # a KL ratio across the switch at least this large "reads as a spike"
-  c.change_drop = 0.2        # change point: first step whose legal rate is this far below its start
+  c.spike_threshold = 10.0  # a KL ratio across the switch at least this large "reads as a spike"
+  c.change_drop = 0.2  # change point: first step whose legal rate is this far below its start
 
   if arg in (None, ''):
     return c
@@ -95,4 +96,6 @@ def get_config(arg=None):
     c.offpolicy_batches = 2
     c.eval_batch = 16
     return c
-  raise ValueError(f"unknown config variant {arg!r} for configs/distillation.py; accepted: '' (full), 'smoke'")
+  raise ValueError(
+    f"unknown config variant {arg!r} for configs/distillation.py; accepted: '' (full), 'smoke'"
+  )

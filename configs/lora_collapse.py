@@ -19,6 +19,7 @@ because accuracy already falls as the lr approaches c (classify r32: 57% at the 
 before the onset, then 3%); with --config.num_steps=600 the thresholds and that fraction stay the same.
 The report's verdict reads "partly reproduced".
 """
+
 import ml_collections
 
 # Quarter decades from 1e-4 to 1e0 (17 values).
@@ -28,26 +29,26 @@ QUARTER_DECADES = tuple(float(f'{10 ** (-4 + k / 4):.4g}') for k in range(17))
 def get_config(arg=None):
   c = ml_collections.ConfigDict()
   c.experiment = 'lora_collapse'
-  c.seed = 0                 # root key; seed s runs with fold_in(key(seed), s)
-  c.seed_offset = 0          # seeds are seed_offset .. seed_offset + num_seeds - 1
+  c.seed = 0  # root key; seed s runs with fold_in(key(seed), s)
+  c.seed_offset = 0  # seeds are seed_offset .. seed_offset + num_seeds - 1
   c.num_seeds = 10
-  c.arms = ('classify', 'sequence')   # answer = one of 32 classes / a string of 8 digit tokens
-  c.vectorize = True         # False: one run at a time through the same compiled code (benchmark baseline)
-  c.num_steps = 300          # LoRA fine-tuning steps on mapping 2
-  c.chunk_steps = 150        # steps per compiled chunk (a checkpoint after each)
-  c.log_every = 10           # metrics subsampled inside the scan
+  c.arms = ('classify', 'sequence')  # answer = one of 32 classes / a string of 8 digit tokens
+  c.vectorize = True  # False: one run at a time through the same compiled code (benchmark baseline)
+  c.num_steps = 300  # LoRA fine-tuning steps on mapping 2
+  c.chunk_steps = 150  # steps per compiled chunk (a checkpoint after each)
+  c.log_every = 10  # metrics subsampled inside the scan
 
   # Task (exp/lookup.py): 4 question tokens from a vocabulary of 8, 32 answers, additive mappings.
   c.vocab = 8
   c.num_answers = 32
-  c.num_train = 2048         # training prompts (the rest of the 4096 prompts: held out)
-  c.num_heldout = 512        # held-out prompts: accuracy and the collapse detector
-  c.num_digits = 8           # sequence arm: each answer is a string of 8 base-10 digit tokens
+  c.num_train = 2048  # training prompts (the rest of the 4096 prompts: held out)
+  c.num_heldout = 512  # held-out prompts: accuracy and the collapse detector
+  c.num_digits = 8  # sequence arm: each answer is a string of 8 base-10 digit tokens
   c.digit_base = 10
   # Base model (models/lora.py LookupMLP): Embed 16 per token -> Dense 128 ReLU -> Dense 128 ReLU -> head.
   c.embed_dim = 16
   c.hidden = (128, 128)
-  c.batch_size = 64          # minibatch of training prompts, the same for pretraining and fine-tuning
+  c.batch_size = 64  # minibatch of training prompts, the same for pretraining and fine-tuning
   # Pretraining stage: the full base on mapping 1 with Adam, once per seed (cached in the workdir).
   c.pretrain_steps = 400
   c.pretrain_lr = 3e-3
@@ -55,15 +56,18 @@ def get_config(arg=None):
   # LoRA fine-tuning on mapping 2 with Adam: the grid is lrs x ranks, one compiled program per arm.
   c.lrs = QUARTER_DECADES
   c.ranks = (8, 32)
-  c.alpha_per_rank = 2.0     # alpha = alpha_per_rank * rank (alpha = 2r)
-  c.rslora = False           # False: scale alpha/r (= alpha_per_rank); True: alpha/sqrt(r) (rsLoRA)
+  c.alpha_per_rank = 2.0  # alpha = alpha_per_rank * rank (alpha = 2r)
+  c.rslora = False  # False: scale alpha/r (= alpha_per_rank); True: alpha/sqrt(r) (rsLoRA)
 
   # Analysis.
-  c.band_decades = 0.5       # "near the threshold": |log10 lr - c| <= this
-  c.intermediate_band = (0.25, 0.75)   # an accuracy in this fraction of the rank's peak median is "intermediate"
+  c.band_decades = 0.5  # "near the threshold": |log10 lr - c| <= this
+  c.intermediate_band = (
+    0.25,
+    0.75,
+  )  # an accuracy in this fraction of the rank's peak median is "intermediate"
   c.max_intermediate = 0.10  # "binary, not gradual" when at most this fraction of runs near c is intermediate
   c.max_width_decades = 1.0  # ... and the 10-90% width of P(collapse) is at most this many decades
-  c.n_boot = 1000            # bootstrap replicates (threshold CIs; seed bootstrap of the rank effect: n_boot // 5)
+  c.n_boot = 1000  # bootstrap replicates (threshold CIs; seed bootstrap of the rank effect: n_boot // 5)
 
   if arg in (None, ''):
     return c
@@ -83,4 +87,6 @@ def get_config(arg=None):
     c.ranks = (2, 8)
     c.n_boot = 50
     return c
-  raise ValueError(f"unknown config variant {arg!r} for configs/lora_collapse.py; accepted: '' (full), 'smoke'")
+  raise ValueError(
+    f"unknown config variant {arg!r} for configs/lora_collapse.py; accepted: '' (full), 'smoke'"
+  )

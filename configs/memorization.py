@@ -12,30 +12,31 @@ SL with the small step needs a few more episodes growing slowly with N; RL-EoE's
 linearly in N (exponent CI near 1); the shaped RL-Step mostly times out at N ≥ 100; the dense per-token
 reward behaves like SL (a handful of episodes, nearly flat in N). The report's audit section says which.
 """
+
 import ml_collections
 
 
 def get_config(arg=None):
   c = ml_collections.ConfigDict()
   c.experiment = 'memorization'
-  c.seed = 0                 # root key; seed s runs with fold_in(key(seed), s)
-  c.seed_offset = 0          # seeds are seed_offset .. seed_offset + num_seeds - 1
+  c.seed = 0  # root key; seed s runs with fold_in(key(seed), s)
+  c.seed_offset = 0  # seeds are seed_offset .. seed_offset + num_seeds - 1
   c.num_seeds = 10
   c.arms = ('sl', 'rl_eoe', 'rl_step', 'rl_step_dense')
-  c.vectorize = True         # False: one run at a time through the same compiled code (benchmark baseline)
-  c.num_steps = 10_000       # episode budget; runs not converged by then are censored
-  c.chunk_steps = 1000       # steps per compiled chunk (a checkpoint after each)
-  c.log_every = 50           # metrics subsampled inside the scan
+  c.vectorize = True  # False: one run at a time through the same compiled code (benchmark baseline)
+  c.num_steps = 10_000  # episode budget; runs not converged by then are censored
+  c.chunk_steps = 1000  # steps per compiled chunk (a checkpoint after each)
+  c.log_every = 50  # metrics subsampled inside the scan
 
-  c.ns = (10, 100, 500)      # answer-space sizes: a vmapped grid axis via logit masking
+  c.ns = (10, 100, 500)  # answer-space sizes: a vmapped grid axis via logit masking
   c.context_dim = 16
   c.hidden = 64
-  c.sl_lrs = (0.1, 0.001)    # a large and a small step: "2 episodes for every N" needs the large one
+  c.sl_lrs = (0.1, 0.001)  # a large and a small step: "2 episodes for every N" needs the large one
   c.rl_eoe_lr = 0.05
   c.rl_step_lr = 0.005
   c.rl_dense_lr = 0.05
-  c.baseline_decay = 0.9     # EMA baseline for REINFORCE
-  c.converge_prob = 0.5      # done when argmax = y* and π(y*) >= this
+  c.baseline_decay = 0.9  # EMA baseline for REINFORCE
+  c.converge_prob = 0.5  # done when argmax = y* and π(y*) >= this
   c.shaped_reward = 'linear'  # RL-Step's partial credit: 'linear' 1-|a-y|/(N-1), or 'neg_abs' -|a-y|
 
   if arg in (None, ''):
@@ -48,4 +49,6 @@ def get_config(arg=None):
     c.chunk_steps = 50
     c.log_every = 10
     return c
-  raise ValueError(f"unknown config variant {arg!r} for configs/memorization.py; accepted: '' (full), 'smoke'")
+  raise ValueError(
+    f"unknown config variant {arg!r} for configs/memorization.py; accepted: '' (full), 'smoke'"
+  )

@@ -19,20 +19,21 @@ point; +1.2…+1.7 points from 50…3200 more steps, every gain CI touching 0); 
 1.7× [0.96, 6.5] against the best training attempt (+50 steps), 143× against +3200 steps; charging the zoo's
 pretraining FLOPs turns it into 0.04× (continuing is cheaper per point). Verdict: partly reproduced.
 """
+
 import ml_collections
 
 
 def get_config(arg=None):
   c = ml_collections.ConfigDict()
   c.experiment = 'model_switch'
-  c.seed = 0                 # root key; seed s runs with fold_in(key(seed), s)
-  c.seed_offset = 0          # seeds are seed_offset .. seed_offset + num_seeds - 1
+  c.seed = 0  # root key; seed s runs with fold_in(key(seed), s)
+  c.seed_offset = 0  # seeds are seed_offset .. seed_offset + num_seeds - 1
   c.num_seeds = 10
   c.arms = ('continue', 'switch')
-  c.vectorize = True         # False: one run at a time through the same compiled code (benchmark baseline)
-  c.num_steps = 3200         # cap on every step budget below (each arm runs to its largest budget)
-  c.chunk_steps = 200        # steps per compiled chunk (a checkpoint after each)
-  c.log_every = 10           # metrics subsampled inside the scan
+  c.vectorize = True  # False: one run at a time through the same compiled code (benchmark baseline)
+  c.num_steps = 3200  # cap on every step budget below (each arm runs to its largest budget)
+  c.chunk_steps = 200  # steps per compiled chunk (a checkpoint after each)
+  c.log_every = 10  # metrics subsampled inside the scan
 
   # task: labels argmax(B·φ(A·x)), φ(h) = relu(h) + s·relu(−h); s > 0 makes it partly even in x
   c.input_dim = 16
@@ -45,17 +46,17 @@ def get_config(arg=None):
   c.first_steps = 100
   c.first_lr = 0.01
   # options after the decision point
-  c.continue_steps = (50, 200, 800, 3200)       # continue training the first choice k more steps
-  c.switch_steps = (50, 200)                     # fine-tuning budget of a switched-to candidate
+  c.continue_steps = (50, 200, 800, 3200)  # continue training the first choice k more steps
+  c.switch_steps = (50, 200)  # fine-tuning budget of a switched-to candidate
   # the zoo: one-hidden-layer ReLU MLPs (width, recipe); 32 units = 808 params, 144 units = 3608 (4.47×)
   c.zoo_widths = (32, 144, 144, 32)
   c.zoo_recipes = ('related', 'unrelated', 'scratch', 'scratch')
-  c.source_classes = 32      # the zoo's pretraining tasks (related: the teacher's features A, a fresh readout)
+  c.source_classes = 32  # the zoo's pretraining tasks (related: the teacher's features A, a fresh readout)
   c.zoo_pretrain_steps = 1000
   c.zoo_lr = 0.01
   c.finetune_lr = 0.01
   # statistics
-  c.n_boot = 2000            # bootstrap resamples (over seeds) for ROI ratios
+  c.n_boot = 2000  # bootstrap resamples (over seeds) for ROI ratios
 
   if arg in (None, ''):
     return c
@@ -73,4 +74,6 @@ def get_config(arg=None):
     c.eval_size = 256
     c.n_boot = 200
     return c
-  raise ValueError(f"unknown config variant {arg!r} for configs/model_switch.py; accepted: '' (full), 'smoke'")
+  raise ValueError(
+    f"unknown config variant {arg!r} for configs/model_switch.py; accepted: '' (full), 'smoke'"
+  )

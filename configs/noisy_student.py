@@ -22,21 +22,22 @@ p = 0.058). After 400 steps (over-fitting) noise lowers the clean held-out loss,
 p < 0.001), while held-out token accuracy does not rise (−0.02); held-out exact match is ≤ 1.1% in every
 condition (50 prompts do not pin down the program).
 """
+
 import ml_collections
 
 
 def get_config(arg=None):
   c = ml_collections.ConfigDict()
   c.experiment = 'noisy_student'
-  c.seed = 0                 # root key; seed s runs with fold_in(key(seed), s)
-  c.seed_offset = 0          # seeds are seed_offset .. seed_offset + num_seeds - 1
+  c.seed = 0  # root key; seed s runs with fold_in(key(seed), s)
+  c.seed_offset = 0  # seeds are seed_offset .. seed_offset + num_seeds - 1
   c.num_seeds = 10
-  c.arms = ('distill',)     # one compiled arm; the noise conditions are its grid points
+  c.arms = ('distill',)  # one compiled arm; the noise conditions are its grid points
   c.vectorize = True
-  c.num_steps = 400          # student updates (the over-fitting regime); `early_step` is the claim's 40
+  c.num_steps = 400  # student updates (the over-fitting regime); `early_step` is the claim's 40
   c.chunk_steps = 200
   c.log_every = 10
-  c.early_step = 40          # student parameters are also snapshotted and evaluated after this many updates
+  c.early_step = 40  # student parameters are also snapshotted and evaluated after this many updates
 
   # The "spec -> code" language: prompt of prompt_len symbols, response of response_len tokens, each
   # response token a fixed table of two prompt positions, replaced by a random symbol w.p. program_noise.
@@ -44,7 +45,7 @@ def get_config(arg=None):
   c.prompt_len = 6
   c.response_len = 10
   c.program_noise = 0.05
-  c.window = 17              # the LMs' context (window MLP LM): must hold prompt_len + 1 + response_len
+  c.window = 17  # the LMs' context (window MLP LM): must hold prompt_len + 1 + response_len
 
   # Teacher, trained per seed to convergence on fresh program samples (the cached pretraining stage).
   c.teacher_hidden = 128
@@ -64,9 +65,9 @@ def get_config(arg=None):
   # shift, freed slots PAD before SEP) and dropout on the student's window embedding and hidden layer.
   c.delete_p = 0.1
   c.dropout = 0.1
-  c.conditions = ('clean', 'noisy', 'delete_only', 'dropout_only')   # the last two are the ablations
-  c.noise_draws = 8          # noise draws averaged in the final "training loss on noised inputs"
-  c.curve_heldout = 50       # held-out prompts scored at every step for the learning curves
+  c.conditions = ('clean', 'noisy', 'delete_only', 'dropout_only')  # the last two are the ablations
+  c.noise_draws = 8  # noise draws averaged in the final "training loss on noised inputs"
+  c.curve_heldout = 50  # held-out prompts scored at every step for the learning curves
 
   if arg in (None, ''):
     return c
@@ -86,4 +87,6 @@ def get_config(arg=None):
     c.noise_draws = 2
     c.curve_heldout = 8
     return c
-  raise ValueError(f"unknown config variant {arg!r} for configs/noisy_student.py; accepted: '' (full), 'smoke'")
+  raise ValueError(
+    f"unknown config variant {arg!r} for configs/noisy_student.py; accepted: '' (full), 'smoke'"
+  )

@@ -22,6 +22,7 @@ when the 10–90% width is below ``cliff_decades``; per-width paired comparisons
 (Student, Welch, paired t, Hedges' g, Holm); the mirage check compares the two widths and the exact success
 predicted from per-token accuracy as acc^(mean target length).
 """
+
 from __future__ import annotations
 
 import math
@@ -31,16 +32,16 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from exp.report import json_safe
 from exp import config as cfglib
 from exp import dyck, plots, report, stats
 from exp.experiment import Arm, ConfigError, Experiment
+from exp.report import json_safe
 from models.masked import MaskedGRULM, active_params, unit_mask
 
 ARMS = ('gru',)
 # The write-up's numbers (the claim; inputs to the report, never results).
 CLAIM = {'below': 0.40, 'above': 0.95}
-EVAL_STREAM = 0xE7A1   # fold_in(run_key, EVAL_STREAM) draws the held-out set: shared by all widths of a seed
+EVAL_STREAM = 0xE7A1  # fold_in(run_key, EVAL_STREAM) draws the held-out set: shared by all widths of a seed
 
 
 def validate(config) -> None:
@@ -101,11 +102,13 @@ def build(config) -> Experiment:
     return loss, dyck.per_token_accuracy(logits, b['labels'], m)
 
   def step(state, hp, key):
-    _, b = batch(key, config.batch_size)   # the same batch for every width of a seed
+    _, b = batch(key, config.batch_size)  # the same batch for every width of a seed
     (loss, acc), grads = jax.value_and_grad(loss_and_acc, has_aux=True)(state['params'], b, hp['width'])
     updates, opt_state = tx.update(grads, state['opt_state'], state['params'])
-    return (dict(state, params=optax.apply_updates(state['params'], updates), opt_state=opt_state),
-            dict(loss=loss, train_token_acc=acc))
+    return (
+      dict(state, params=optax.apply_updates(state['params'], updates), opt_state=opt_state),
+      dict(loss=loss, train_token_acc=acc),
+    )
 
   def evaluate(state, hp):
     width, params = hp['width'], state['params']
@@ -114,20 +117,33 @@ def build(config) -> Experiment:
     apply_fn = lambda toks: model.apply({'params': params}, toks, width)
     gen = dyck.greedy_complete(apply_fn, b['prompt'], b['prompt_len'], md + 1)
     success = dyck.dyck_success(s['prefix'], gen)
-    exact = jnp.all(gen == s['target'], axis=1)   # PAD after EOS on both sides
+    exact = jnp.all(gen == s['target'], axis=1)  # PAD after EOS on both sides
     rate, count = dyck.success_by_depth(exact, s['depth'], md)
     m = unit_mask(width, H)
-    inactive = dict(w_i=params['w_i'] * (1 - m), w_h=params['w_h'] * (1 - m[:, None, None] * m),
-                    w_o=params['w_o'] * (1 - m[:, None]), b_i=params['b_i'] * (1 - m),
-                    b_hn=params['b_hn'] * (1 - m))
-    return dict(exact=exact.mean(), success=success.mean(), token_acc=tok_acc, eval_loss=loss,
-                exact_by_depth=rate, count_by_depth=count,
-                mean_target_len=jnp.mean(s['depth'] + 1.0),
-                inactive_max_abs=jnp.max(jnp.stack([jnp.max(jnp.abs(x)) for x in inactive.values()])))
+    inactive = dict(
+      w_i=params['w_i'] * (1 - m),
+      w_h=params['w_h'] * (1 - m[:, None, None] * m),
+      w_o=params['w_o'] * (1 - m[:, None]),
+      b_i=params['b_i'] * (1 - m),
+      b_hn=params['b_hn'] * (1 - m),
+    )
+    return dict(
+      exact=exact.mean(),
+      success=success.mean(),
+      token_acc=tok_acc,
+      eval_loss=loss,
+      exact_by_depth=rate,
+      count_by_depth=count,
+      mean_target_len=jnp.mean(s['depth'] + 1.0),
+      inactive_max_abs=jnp.max(jnp.stack([jnp.max(jnp.abs(x)) for x in inactive.values()])),
+    )
 
   grid = {'width': np.array(widths_of(config), np.int32)}
-  arms = tuple(Arm(name='gru', grid=grid, init=init, step=step, evaluate=evaluate,
-                   num_steps=config.num_steps) for a in cfglib.arm_names(config) if a == 'gru')
+  arms = tuple(
+    Arm(name='gru', grid=grid, init=init, step=step, evaluate=evaluate, num_steps=config.num_steps)
+    for a in cfglib.arm_names(config)
+    if a == 'gru'
+  )
   return Experiment(name='capacity_cliff', arms=arms, analyze=analyze, report=make_report)
 
 
@@ -135,12 +151,12 @@ def build(config) -> Experiment:
 # Analysis (host, numpy/scipy)
 
 METRICS = ('exact', 'success', 'token_acc')
-LABELS = {'exact': 'exact success', 'success': 'permissive success', 'token_acc': 'per-token accuracy',
-          'predicted': 'acc^L (predicted exact)'}
-
-
-
-
+LABELS = {
+  'exact': 'exact success',
+  'success': 'permissive success',
+  'token_acc': 'per-token accuracy',
+  'predicted': 'acc^L (predicted exact)',
+}
 
 
 def _fit(x, y, n_boot, seed):
@@ -151,7 +167,7 @@ def _fit(x, y, n_boot, seed):
   f = stats.logistic_threshold(x, y, kind='4pl', n_boot=n_boot, seed=seed)
   lin = stats.linear_fit_aic(x, y)
   f['linear'] = lin
-  f['delta_aic'] = (lin['aic'] - f['aic']) if np.isfinite(f['aic']) else float('nan')   # > 0: 4PL better
+  f['delta_aic'] = (lin['aic'] - f['aic']) if np.isfinite(f['aic']) else float('nan')  # > 0: 4PL better
   return f
 
 
@@ -170,16 +186,21 @@ def analyze(runs: list[dict], config) -> dict:
     vals = {m: np.array([rs[s]['metrics'][m] if s in rs else np.nan for s in seeds], float) for m in METRICS}
     L = np.array([rs[s]['metrics']['mean_target_len'] if s in rs else np.nan for s in seeds], float)
     vals['predicted'] = vals['token_acc'] ** L
-    by_depth = np.array([rs[s]['metrics']['exact_by_depth'] if s in rs else [np.nan] * md for s in seeds],
-                        float)
+    by_depth = np.array(
+      [rs[s]['metrics']['exact_by_depth'] if s in rs else [np.nan] * md for s in seeds], float
+    )
     per_width[str(w)] = {
-        'width': w, 'params': active_params(w, V), 'log10_params': math.log10(active_params(w, V)),
-        'n_ok': len(rs), 'n_diverged': sum(1 for r in diverged if int(r['grid']['width']) == w),
-        'describe': {m: stats.describe(vals[m]) for m in (*METRICS, 'predicted')},
-        'by_depth': [stats.describe(by_depth[:, d]) for d in range(md)],
-        'values': {m: vals[m].tolist() for m in (*METRICS, 'predicted')},
-        'exact_by_depth': by_depth.tolist(),
-        'inactive_max_abs': max((float(rs[s]['metrics']['inactive_max_abs']) for s in rs), default=None)}
+      'width': w,
+      'params': active_params(w, V),
+      'log10_params': math.log10(active_params(w, V)),
+      'n_ok': len(rs),
+      'n_diverged': sum(1 for r in diverged if int(r['grid']['width']) == w),
+      'describe': {m: stats.describe(vals[m]) for m in (*METRICS, 'predicted')},
+      'by_depth': [stats.describe(by_depth[:, d]) for d in range(md)],
+      'values': {m: vals[m].tolist() for m in (*METRICS, 'predicted')},
+      'exact_by_depth': by_depth.tolist(),
+      'inactive_max_abs': max((float(rs[s]['metrics']['inactive_max_abs']) for s in rs), default=None),
+    }
 
   # threshold fits over per-run points
   xs = {m: [] for m in (*METRICS, 'predicted')}
@@ -191,8 +212,7 @@ def analyze(runs: list[dict], config) -> dict:
         if np.isfinite(v):
           xs[m].append(c['log10_params'])
           ys[m].append(v)
-  fits = {m: _fit(xs[m], ys[m], config.n_boot if m in ('exact', 'token_acc') else 0, config.seed)
-          for m in xs}
+  fits = {m: _fit(xs[m], ys[m], config.n_boot if m in ('exact', 'token_acc') else 0, config.seed) for m in xs}
   depth_fits = {}
   for d in range(md):
     x, y = [], []
@@ -212,16 +232,30 @@ def analyze(runs: list[dict], config) -> dict:
       a = np.array(per_width[str(w)]['values']['exact'])
       b = np.array(top['values']['exact'])
       if np.isfinite(a).sum() >= 1 and np.isfinite(b).sum() >= 1:
-        comparisons.append({'label': f'w={w} vs w={widths[-1]}', 'a': w, 'b': widths[-1],
-                            'cmp': stats.compare(a, b, paired=True)})
+        comparisons.append(
+          {
+            'label': f'w={w} vs w={widths[-1]}',
+            'a': w,
+            'b': widths[-1],
+            'cmp': stats.compare(a, b, paired=True),
+          }
+        )
   for c, p in zip(comparisons, stats.holm([c['cmp']['student']['p'] for c in comparisons])):
     c['holm_p'] = p
 
-  analysis = {'widths': widths, 'seeds': seeds, 'n_runs': len(runs), 'n_diverged': len(diverged),
-              'per_width': per_width, 'fits': fits, 'depth_fits': depth_fits, 'comparisons': comparisons,
-              'cliff_decades': config.cliff_decades,
-              'crossings': _crossings(per_width, widths, (CLAIM['below'], CLAIM['above'])),
-              'mirage': _mirage_bootstrap(per_width, widths, config.n_boot_seeds, config.seed)}
+  analysis = {
+    'widths': widths,
+    'seeds': seeds,
+    'n_runs': len(runs),
+    'n_diverged': len(diverged),
+    'per_width': per_width,
+    'fits': fits,
+    'depth_fits': depth_fits,
+    'comparisons': comparisons,
+    'cliff_decades': config.cliff_decades,
+    'crossings': _crossings(per_width, widths, (CLAIM['below'], CLAIM['above'])),
+    'mirage': _mirage_bootstrap(per_width, widths, config.n_boot_seeds, config.seed),
+  }
   analysis['audit'] = _audit(analysis)
   analysis['headline'] = _headline(analysis)
   return json_safe(analysis)
@@ -255,7 +289,7 @@ def _mirage_bootstrap(per_width: dict, widths: list, n_boot: int, seed: int) -> 
   if len(widths) < 5:
     return None
   x = np.array([per_width[str(w)]['log10_params'] for w in widths])
-  E = np.array([per_width[str(w)]['values']['exact'] for w in widths], float).T     # (seeds, widths)
+  E = np.array([per_width[str(w)]['values']['exact'] for w in widths], float).T  # (seeds, widths)
   T = np.array([per_width[str(w)]['values']['token_acc'] for w in widths], float).T
 
   def widths_of_fit(idx):
@@ -275,9 +309,15 @@ def _mirage_bootstrap(per_width: dict, widths: list, n_boot: int, seed: int) -> 
   reps = [widths_of_fit(rng.integers(0, n_seeds, n_seeds)) for _ in range(n_boot)]
   reps = np.array([r for r in reps if r is not None], float).reshape(-1, 4)
   ci = lambda v: [float(q) for q in np.percentile(v, [2.5, 97.5])] if v.size else [None, None]
-  return {'width_exact': point[0], 'width_token': point[1], 'width_diff': point[1] - point[0],
-          'width_diff_ci95': ci(reps[:, 1] - reps[:, 0]), 'center_shift': point[2] - point[3],
-          'center_shift_ci95': ci(reps[:, 2] - reps[:, 3]), 'n_boot_used': int(len(reps))}
+  return {
+    'width_exact': point[0],
+    'width_token': point[1],
+    'width_diff': point[1] - point[0],
+    'width_diff_ci95': ci(reps[:, 1] - reps[:, 0]),
+    'center_shift': point[2] - point[3],
+    'center_shift_ci95': ci(reps[:, 2] - reps[:, 3]),
+    'n_boot_used': int(len(reps)),
+  }
 
 
 def _is_cliff(f, cliff_decades) -> bool | None:
@@ -294,14 +334,18 @@ def _audit(an: dict) -> dict:
     lo, hi = mb['width_diff_ci95']
     out['mirage'] = 'token_smoother' if lo > 0 else ('exact_smoother' if hi < 0 else 'similar')
   if fe and np.isfinite(fe['lower']) and fe['lower'] < -0.05:
-    out['lower_extrapolated'] = True   # the 4PL's lower plateau lies below 0: not reached inside the grid
+    out['lower_extrapolated'] = True  # the 4PL's lower plateau lies below 0: not reached inside the grid
   # the rise per depth: where does each depth's exact success switch?
   cents = {d: f['center'] for d, f in an['depth_fits'].items() if f and np.isfinite(f['center'])}
   if cents:
     out['depth_centers'] = cents
   # permissive vs exact: does any model close with extra balanced pairs?
-  diffs = [s - e for c in an['per_width'].values()
-           for s, e in zip(c['values']['success'], c['values']['exact']) if np.isfinite(s) and np.isfinite(e)]
+  diffs = [
+    s - e
+    for c in an['per_width'].values()
+    for s, e in zip(c['values']['success'], c['values']['exact'])
+    if np.isfinite(s) and np.isfinite(e)
+  ]
   out['runs_permissive_above_exact'] = int(sum(d > 1e-9 for d in diffs))
   out['runs_compared'] = len(diffs)
   out['max_permissive_minus_exact'] = float(max(diffs)) if diffs else float('nan')
@@ -330,45 +374,69 @@ def _headline(an: dict) -> dict:
   parts = []
   if widths:
     lo, hi = an['per_width'][str(widths[0])], an['per_width'][str(widths[-1])]
-    parts.append(f"exact success {_pct(lo['describe']['exact']['mean'])} at {lo['params']} params (w={widths[0]}) "
-                 f"→ {_pct(hi['describe']['exact']['mean'])} at {hi['params']} params (w={widths[-1]})")
+    parts.append(
+      f'exact success {_pct(lo["describe"]["exact"]["mean"])} at {lo["params"]} params (w={widths[0]}) '
+      f'→ {_pct(hi["describe"]["exact"]["mean"])} at {hi["params"]} params (w={widths[-1]})'
+    )
   effect, reproduced = None, None
   if fe and np.isfinite(fe['center']):
-    parts.append(f"4PL lower {_pct(fe['lower'])}, upper {_pct(fe['upper'])}, center 10^{report.fmt(fe['center'])} "
-                 f"≈ {10 ** fe['center']:.0f} params, 10–90% width {report.fmt(fe['width_10_90'])} decades "
-                 f"[{report.fmt(fe['width_ci95'][0])}, {report.fmt(fe['width_ci95'][1])}], "
-                 f"ΔAIC(linear − 4PL) {report.fmt(fe['delta_aic'])}")
-    effect = {'name': '10–90% width of the exact-success rise (decades of active params)',
-              'value': fe['width_10_90'], 'ci95': list(fe['width_ci95'])}
+    parts.append(
+      f'4PL lower {_pct(fe["lower"])}, upper {_pct(fe["upper"])}, center 10^{report.fmt(fe["center"])} '
+      f'≈ {10 ** fe["center"]:.0f} params, 10–90% width {report.fmt(fe["width_10_90"])} decades '
+      f'[{report.fmt(fe["width_ci95"][0])}, {report.fmt(fe["width_ci95"][1])}], '
+      f'ΔAIC(linear − 4PL) {report.fmt(fe["delta_aic"])}'
+    )
+    effect = {
+      'name': '10–90% width of the exact-success rise (decades of active params)',
+      'value': fe['width_10_90'],
+      'ci95': list(fe['width_ci95']),
+    }
     cliff = _is_cliff(fe, an['cliff_decades'])
     rise = fe['upper'] - fe['lower']
     span = (an.get('crossings') or {}).get('decades')
-    reproduced = (bool(cliff and rise >= 0.3 and (span is None or span < an['cliff_decades']))
-                  if cliff is not None else None)
+    reproduced = (
+      bool(cliff and rise >= 0.3 and (span is None or span < an['cliff_decades']))
+      if cliff is not None
+      else None
+    )
   if (an.get('crossings') or {}).get('decades') is not None:
-    parts.append(f"{_pct(CLAIM['below'])} → {_pct(CLAIM['above'])} exact success over {_span_text(an)}")
+    parts.append(f'{_pct(CLAIM["below"])} → {_pct(CLAIM["above"])} exact success over {_span_text(an)}')
   if ft and np.isfinite(ft.get('width_10_90', np.nan)):
-    parts.append(f"per-token accuracy width {report.fmt(ft['width_10_90'])} decades "
-                 f"[{report.fmt(ft['width_ci95'][0])}, {report.fmt(ft['width_ci95'][1])}]")
+    parts.append(
+      f'per-token accuracy width {report.fmt(ft["width_10_90"])} decades '
+      f'[{report.fmt(ft["width_ci95"][0])}, {report.fmt(ft["width_ci95"][1])}]'
+    )
   mb = an.get('mirage')
   if mb and mb['width_diff_ci95'][0] is not None:
-    parts.append(f"width difference per-token − exact {report.fmt(mb['width_diff'])} "
-                 f"[{report.fmt(mb['width_diff_ci95'][0])}, {report.fmt(mb['width_diff_ci95'][1])}] (mirage check)")
+    parts.append(
+      f'width difference per-token − exact {report.fmt(mb["width_diff"])} '
+      f'[{report.fmt(mb["width_diff_ci95"][0])}, {report.fmt(mb["width_diff_ci95"][1])}] (mirage check)'
+    )
   if reproduced is None:
     verdict = 'not enough widths to fit a threshold'
   elif reproduced:
-    verdict = (f"a capacity cliff: exact success switches within < {an['cliff_decades']} decade of model size "
-               'and a logistic beats a straight line')
+    verdict = (
+      f'a capacity cliff: exact success switches within < {an["cliff_decades"]} decade of model size '
+      'and a logistic beats a straight line'
+    )
   else:
-    verdict = (f"no cliff: exact success rises gradually, over ≥ {an['cliff_decades']} decade of model size (or a "
-               'straight line fits as well); the claimed sharp size threshold is not reproduced')
-  return {'finding': 'Capacity cliff on structured output (Dyck-2 completion)',
-          'claim': 'below a size threshold models fail at structured output (~40% vs ~95% success)',
-          'result': '; '.join(parts), 'effect': effect, 'verdict': verdict, 'reproduced': reproduced}
+    verdict = (
+      f'no cliff: exact success rises gradually, over ≥ {an["cliff_decades"]} decade of model size (or a '
+      'straight line fits as well); the claimed sharp size threshold is not reproduced'
+    )
+  return {
+    'finding': 'Capacity cliff on structured output (Dyck-2 completion)',
+    'claim': 'below a size threshold models fail at structured output (~40% vs ~95% success)',
+    'result': '; '.join(parts),
+    'effect': effect,
+    'verdict': verdict,
+    'reproduced': reproduced,
+  }
 
 
 # ---------------------------------------------------------------------------------------------------
 # Report
+
 
 def _mean_ci(d) -> str:
   if not d or d.get('mean') is None:
@@ -384,8 +452,8 @@ def _span_text(an) -> str:
   cr = an.get('crossings') or {}
   if cr.get('decades') is None:
     return 'not crossed inside the grid'
-  a, b = cr[f"{CLAIM['below']:g}"], cr[f"{CLAIM['above']:g}"]
-  return f"{report.fmt(cr['decades'])} decades (≈{10 ** a:.0f} → ≈{10 ** b:.0f} params)"
+  a, b = cr[f'{CLAIM["below"]:g}'], cr[f'{CLAIM["above"]:g}']
+  return f'{report.fmt(cr["decades"])} decades (≈{10**a:.0f} → ≈{10**b:.0f} params)'
 
 
 def _fit_row(label, f, cliff_decades):
@@ -394,62 +462,132 @@ def _fit_row(label, f, cliff_decades):
   c, (clo, chi) = f['center'], f['center_ci95']
   cs = report.fmt_same([c, clo, chi])
   ws = report.fmt_same([f['width_10_90'], *f['width_ci95']])
-  params = (f"{10 ** c:.0f} [{10 ** clo:.0f}, {10 ** chi:.0f}]" if None not in (c, clo, chi)
-            else (f"{10 ** c:.0f}" if c is not None else '–'))
+  params = (
+    f'{10**c:.0f} [{10**clo:.0f}, {10**chi:.0f}]'
+    if None not in (c, clo, chi)
+    else (f'{10**c:.0f}' if c is not None else '–')
+  )
   cliff = _is_cliff(f, cliff_decades)
-  return [label, f'{cs[0]} [{cs[1]}, {cs[2]}]', params, f'{ws[0]} [{ws[1]}, {ws[2]}]',
-          report.fmt(f['lower']), report.fmt(f['upper']), report.fmt(f['aic']), report.fmt(f['linear']['aic']),
-          '–' if cliff is None else ('yes' if cliff else 'no')]
+  return [
+    label,
+    f'{cs[0]} [{cs[1]}, {cs[2]}]',
+    params,
+    f'{ws[0]} [{ws[1]}, {ws[2]}]',
+    report.fmt(f['lower']),
+    report.fmt(f['upper']),
+    report.fmt(f['aic']),
+    report.fmt(f['linear']['aic']),
+    '–' if cliff is None else ('yes' if cliff else 'no'),
+  ]
 
 
 def make_report(an: dict, runs: list, log, config, plot_dir: str) -> str:
   del runs
   widths, pw, fits = an['widths'], an['per_width'], an['fits']
   cd = an['cliff_decades']
-  lines = ['# Capacity cliff on structured output (Dyck-2 completion)', '',
-           f"Claim: {an['headline']['claim']}.", '',
-           f'{len(an["seeds"])} seeds × {len(widths)} model sizes (width-masked GRU, widths {widths[0]}…{widths[-1]} '
-           f'of {config.max_hidden}, all in one compiled program), {config.num_steps} Adam steps of batch '
-           f'{config.batch_size}, prefixes up to length {config.max_len} and depth {config.max_depth} '
-           f'(p_open {config.p_open}); evaluated on {config.eval_batch} held-out prefixes per seed with greedy '
-           'decoding. Exact success = the unique minimal closing sequence + EOS; permissive = any well-formed '
-           'completion ending at balance; per-token accuracy is teacher-forced over the closing tokens + EOS '
-           '(the smooth metric); acc^L = per-token accuracy to the power of the mean target length (what exact '
-           'success would be if token errors were independent). Cells: mean ± 95% CI half-width over seeds.',
-           '']
+  lines = [
+    '# Capacity cliff on structured output (Dyck-2 completion)',
+    '',
+    f'Claim: {an["headline"]["claim"]}.',
+    '',
+    f'{len(an["seeds"])} seeds × {len(widths)} model sizes (width-masked GRU, widths {widths[0]}…{widths[-1]} '
+    f'of {config.max_hidden}, all in one compiled program), {config.num_steps} Adam steps of batch '
+    f'{config.batch_size}, prefixes up to length {config.max_len} and depth {config.max_depth} '
+    f'(p_open {config.p_open}); evaluated on {config.eval_batch} held-out prefixes per seed with greedy '
+    'decoding. Exact success = the unique minimal closing sequence + EOS; permissive = any well-formed '
+    'completion ending at balance; per-token accuracy is teacher-forced over the closing tokens + EOS '
+    '(the smooth metric); acc^L = per-token accuracy to the power of the mean target length (what exact '
+    'success would be if token errors were independent). Cells: mean ± 95% CI half-width over seeds.',
+    '',
+  ]
   if an['n_diverged']:
-    lines += [f"**{an['n_diverged']} of {an['n_runs']} runs diverged** (non-finite values); they are counted "
-              'per width below and left out of every mean and fit.', '']
-  header = ['width', 'active params', 'exact success', 'permissive success', 'per-token accuracy', 'acc^L',
-            'runs ok (diverged)']
+    lines += [
+      f'**{an["n_diverged"]} of {an["n_runs"]} runs diverged** (non-finite values); they are counted '
+      'per width below and left out of every mean and fit.',
+      '',
+    ]
+  header = [
+    'width',
+    'active params',
+    'exact success',
+    'permissive success',
+    'per-token accuracy',
+    'acc^L',
+    'runs ok (diverged)',
+  ]
   rows = []
   for w in widths:
     c = pw[str(w)]
     d = c['describe']
-    rows.append([str(w), str(c['params']), _mean_ci(d['exact']), _mean_ci(d['success']),
-                 _mean_ci(d['token_acc']), _mean_ci(d['predicted']), f"{c['n_ok']} ({c['n_diverged']})"])
+    rows.append(
+      [
+        str(w),
+        str(c['params']),
+        _mean_ci(d['exact']),
+        _mean_ci(d['success']),
+        _mean_ci(d['token_acc']),
+        _mean_ci(d['predicted']),
+        f'{c["n_ok"]} ({c["n_diverged"]})',
+      ]
+    )
   lines += [report.markdown_table(header, rows), '']
 
   fe = fits.get('exact')
   lines += ['## Claimed vs measured', '']
   lo_w, hi_w = pw[str(widths[0])], pw[str(widths[-1])]
-  lines += [report.markdown_table(
+  lines += [
+    report.markdown_table(
       ['', 'claimed', 'ours: 4PL asymptote', 'ours: observed'],
-      [['success below the threshold', _pct(CLAIM['below']), _pct(fe['lower']) if fe else '–',
-        f"{_pct(lo_w['describe']['exact']['mean'])} (w={widths[0]}, {lo_w['params']} params)"],
-       ['success above the threshold', _pct(CLAIM['above']), _pct(fe['upper']) if fe else '–',
-        f"{_pct(hi_w['describe']['exact']['mean'])} (w={widths[-1]}, {hi_w['params']} params)"],
-       [f"span from {_pct(CLAIM['below'])} to {_pct(CLAIM['above'])} success", 'a threshold',
-        f"{report.fmt(fe['width_10_90'])} decades (4PL 10–90% width)" if fe else '–', _span_text(an)]]), '']
+      [
+        [
+          'success below the threshold',
+          _pct(CLAIM['below']),
+          _pct(fe['lower']) if fe else '–',
+          f'{_pct(lo_w["describe"]["exact"]["mean"])} (w={widths[0]}, {lo_w["params"]} params)',
+        ],
+        [
+          'success above the threshold',
+          _pct(CLAIM['above']),
+          _pct(fe['upper']) if fe else '–',
+          f'{_pct(hi_w["describe"]["exact"]["mean"])} (w={widths[-1]}, {hi_w["params"]} params)',
+        ],
+        [
+          f'span from {_pct(CLAIM["below"])} to {_pct(CLAIM["above"])} success',
+          'a threshold',
+          f'{report.fmt(fe["width_10_90"])} decades (4PL 10–90% width)' if fe else '–',
+          _span_text(an),
+        ],
+      ],
+    ),
+    '',
+  ]
 
-  lines += ['## Threshold fits (4-parameter logistic in log10 active params)', '',
-            f'Per-run points; 95% CIs from {config.n_boot} bootstrap resamples of the runs (exact success and '
-            f'per-token accuracy; the other rows are point fits). "Cliff" = 10–90% width < {cd} decade and the '
-            'logistic beats a straight line in log10 params by ΔAIC > 2.', '']
+  lines += [
+    '## Threshold fits (4-parameter logistic in log10 active params)',
+    '',
+    f'Per-run points; 95% CIs from {config.n_boot} bootstrap resamples of the runs (exact success and '
+    f'per-token accuracy; the other rows are point fits). "Cliff" = 10–90% width < {cd} decade and the '
+    'logistic beats a straight line in log10 params by ΔAIC > 2.',
+    '',
+  ]
   frows = [_fit_row(LABELS[m], fits.get(m), cd) for m in ('exact', 'token_acc', 'success', 'predicted')]
-  lines += [report.markdown_table(['metric', 'center log10 params [CI]', 'center params [CI]',
-                                   '10–90% width, decades [CI]', 'lower', 'upper', 'AIC 4PL', 'AIC linear',
-                                   'cliff'], frows), '']
+  lines += [
+    report.markdown_table(
+      [
+        'metric',
+        'center log10 params [CI]',
+        'center params [CI]',
+        '10–90% width, decades [CI]',
+        'lower',
+        'upper',
+        'AIC 4PL',
+        'AIC linear',
+        'cliff',
+      ],
+      frows,
+    ),
+    '',
+  ]
 
   lines += ['## Exact success by prefix depth', '']
   md = config.max_depth
@@ -458,9 +596,15 @@ def make_report(an: dict, runs: list, log, config, plot_dir: str) -> str:
     c = pw[str(w)]
     drows.append([str(w), str(c['params'])] + [_mean_ci(c['by_depth'][d]) for d in range(md)])
   df = an['depth_fits']
-  drows.append(['4PL center', 'params'] + [f"{10 ** df[str(d + 1)]['center']:.0f}"
-                                           if df.get(str(d + 1)) and df[str(d + 1)]['center'] is not None
-                                           else '–' for d in range(md)])
+  drows.append(
+    ['4PL center', 'params']
+    + [
+      f'{10 ** df[str(d + 1)]["center"]:.0f}'
+      if df.get(str(d + 1)) and df[str(d + 1)]['center'] is not None
+      else '–'
+      for d in range(md)
+    ]
+  )
   lines += [report.markdown_table(['width', 'params'] + [f'depth {d + 1}' for d in range(md)], drows), '']
 
   lines += ['## Each size vs the largest (exact success, paired by seed)', '']
@@ -475,7 +619,7 @@ def make_report(an: dict, runs: list, log, config, plot_dir: str) -> str:
     lines += ['Only one width: nothing to compare.', '']
 
   lines += ['## Audit', '', _audit_text(an, config) + _budget_text(an, log, widths), '']
-  lines += ['## Verdict', '', f"{an['headline']['verdict']}: {an['headline']['result']}.", '']
+  lines += ['## Verdict', '', f'{an["headline"]["verdict"]}: {an["headline"]["result"]}.', '']
 
   # Plots
   paths = []
@@ -488,30 +632,51 @@ def make_report(an: dict, runs: list, log, config, plot_dir: str) -> str:
           x.append(pw[str(w)]['log10_params'])
           y.append(v)
     series[LABELS[m]] = {'x': np.array(x), 'y': np.array(y), 'fit': fits.get(m)}
-  paths.append(plots.threshold_plot(f'{plot_dir}/cliff.png', series,
-                                    'Exact success vs per-token accuracy over model size',
-                                    'log10 active parameters', 'held-out score'))
+  paths.append(
+    plots.threshold_plot(
+      f'{plot_dir}/cliff.png',
+      series,
+      'Exact success vs per-token accuracy over model size',
+      'log10 active parameters',
+      'held-out score',
+    )
+  )
   xw = np.array([pw[str(w)]['log10_params'] for w in widths])
   curves = {}
   for d in range(md):
-    vals = np.array([[np.nan if v[d] is None else v[d] for v in pw[str(w)]['exact_by_depth']] for w in widths],
-                    float).T   # (seeds, widths)
+    vals = np.array(
+      [[np.nan if v[d] is None else v[d] for v in pw[str(w)]['exact_by_depth']] for w in widths], float
+    ).T  # (seeds, widths)
     if np.isfinite(vals).any():
       curves[f'depth {d + 1}'] = vals
   if curves:
-    paths.append(plots.curves_with_bands(f'{plot_dir}/success_by_depth.png', xw, curves,
-                                         'Exact success by prefix depth (mean, 95% band over seeds)',
-                                         'log10 active parameters', 'exact success'))
+    paths.append(
+      plots.curves_with_bands(
+        f'{plot_dir}/success_by_depth.png',
+        xw,
+        curves,
+        'Exact success by prefix depth (mean, 95% band over seeds)',
+        'log10 active parameters',
+        'exact success',
+      )
+    )
   lc = {}
   for w in sorted({widths[0], widths[len(widths) // 2], widths[-1]}):
     s, v = log.curves('gru', 'loss', {'width': w})
     if len(s):
       lc[f'w={w} ({pw[str(w)]["params"]} params)'] = (s, v)
   if lc:
-    paths.append(plots.curves_with_bands(f'{plot_dir}/loss.png', {k: s for k, (s, _) in lc.items()},
-                                         {k: v for k, (_, v) in lc.items()},
-                                         'Training loss (closing tokens + EOS)', 'step', 'cross-entropy',
-                                         logy=True))
+    paths.append(
+      plots.curves_with_bands(
+        f'{plot_dir}/loss.png',
+        {k: s for k, (s, _) in lc.items()},
+        {k: v for k, (_, v) in lc.items()},
+        'Training loss (closing tokens + EOS)',
+        'step',
+        'cross-entropy',
+        logy=True,
+      )
+    )
   lines += ['## Plots', ''] + [f'![{p.rsplit("/", 1)[1]}](plots/{p.rsplit("/", 1)[1]})' for p in paths]
   return '\n'.join(lines) + '\n'
 
@@ -526,19 +691,23 @@ def _budget_text(an: dict, log, widths) -> str:
       continue
     m = np.nanmean(vals, axis=0)
     i = int(np.searchsorted(steps, 0.8 * steps[-1]))
-    tail = m[-max(1, len(m) // 10):].mean()    # average the last points: single logged losses are noisy
-    if np.isfinite(m[i]) and m[i] > 0.05:   # below 0.05 nats per token the loss no longer limits accuracy
+    tail = m[-max(1, len(m) // 10) :].mean()  # average the last points: single logged losses are noisy
+    if np.isfinite(m[i]) and m[i] > 0.05:  # below 0.05 nats per token the loss no longer limits accuracy
       drops[w] = 1 - tail / m[i]
   if not drops:
     return ''
   still = [w for w, d in drops.items() if d > 0.1]
   if not still:
-    return (' Training budget: no width with a training loss above 0.05 nats lowered it by more than 10% over the '
-            'last fifth of training, so the curve above is close to what these sizes reach.')
-  return (f" Training budget: widths {', '.join(str(w) for w in still)} still lowered their mean training loss by "
-          f"more than 10% over the last fifth of training (up to {report.fmt(100 * max(drops[w] for w in still))}%), "
-          'so the rise is measured under a fixed step budget: longer training would move those sizes up and the '
-          'rise to the left; it is a capacity-under-budget curve, not an asymptotic one.')
+    return (
+      ' Training budget: no width with a training loss above 0.05 nats lowered it by more than 10% over the '
+      'last fifth of training, so the curve above is close to what these sizes reach.'
+    )
+  return (
+    f' Training budget: widths {", ".join(str(w) for w in still)} still lowered their mean training loss by '
+    f'more than 10% over the last fifth of training (up to {report.fmt(100 * max(drops[w] for w in still))}%), '
+    'so the rise is measured under a fixed step budget: longer training would move those sizes up and the '
+    'rise to the left; it is a capacity-under-budget curve, not an asymptotic one.'
+  )
 
 
 def _audit_text(an: dict, config) -> str:
@@ -548,68 +717,103 @@ def _audit_text(an: dict, config) -> str:
   out = []
   if fe and fe.get('width_10_90') is not None:
     cliff = _is_cliff(fe, cd)
-    out.append(f"Exact success rises from {_pct(fe['lower'])} to {_pct(fe['upper'])} (4PL asymptotes) with a "
-               f"10–90% width of {report.fmt(fe['width_10_90'])} decades of active parameters "
-               f"[{report.fmt(fe['width_ci95'][0])}, {report.fmt(fe['width_ci95'][1])}]; the logistic "
-               + (f"beats a straight line in log10 params by ΔAIC = {report.fmt(fe['delta_aic'])}"
-                  if fe['delta_aic'] is not None and fe['delta_aic'] > 2 else
-                  f"does not beat a straight line clearly (ΔAIC = {report.fmt(fe['delta_aic'])})")
-               + '. ' + (f'By the < {cd} decade criterion this is a cliff.' if cliff else
-                         f'By the < {cd} decade criterion this is not a cliff but a gradual rise.'))
+    out.append(
+      f'Exact success rises from {_pct(fe["lower"])} to {_pct(fe["upper"])} (4PL asymptotes) with a '
+      f'10–90% width of {report.fmt(fe["width_10_90"])} decades of active parameters '
+      f'[{report.fmt(fe["width_ci95"][0])}, {report.fmt(fe["width_ci95"][1])}]; the logistic '
+      + (
+        f'beats a straight line in log10 params by ΔAIC = {report.fmt(fe["delta_aic"])}'
+        if fe['delta_aic'] is not None and fe['delta_aic'] > 2
+        else f'does not beat a straight line clearly (ΔAIC = {report.fmt(fe["delta_aic"])})'
+      )
+      + '. '
+      + (
+        f'By the < {cd} decade criterion this is a cliff.'
+        if cliff
+        else f'By the < {cd} decade criterion this is not a cliff but a gradual rise.'
+      )
+    )
     if a.get('lower_extrapolated'):
-      out.append(f"The fitted lower plateau ({_pct(fe['lower'])}) lies below 0: even the smallest model "
-                 f"({an['per_width'][str(an['widths'][0])]['params']} params) is already on the rise, so the "
-                 '4PL width leans on extrapolation; the model-free span below does not.')
+      out.append(
+        f'The fitted lower plateau ({_pct(fe["lower"])}) lies below 0: even the smallest model '
+        f'({an["per_width"][str(an["widths"][0])]["params"]} params) is already on the rise, so the '
+        '4PL width leans on extrapolation; the model-free span below does not.'
+      )
   cr = an.get('crossings') or {}
-  lv = [f"{CLAIM['below']:g}", f"{CLAIM['above']:g}"]
+  lv = [f'{CLAIM["below"]:g}', f'{CLAIM["above"]:g}']
   if cr.get('decades') is not None:
-    out.append(f"Model-free: mean exact success reaches {_pct(CLAIM['below'])} at ≈{10 ** cr[lv[0]]:.0f} "
-               f"params and {_pct(CLAIM['above'])} at ≈{10 ** cr[lv[1]]:.0f} params, "
-               f"{report.fmt(cr['decades'])} decades apart (linear interpolation between the grid's widths); "
-               f"the claim's \"{_pct(CLAIM['below'])} below vs {_pct(CLAIM['above'])} above a threshold\" "
-               + ('holds with a sharp step here.' if cr['decades'] < cd else
-                  f'would need this span to be well under {cd} decade.'))
+    out.append(
+      f'Model-free: mean exact success reaches {_pct(CLAIM["below"])} at ≈{10 ** cr[lv[0]]:.0f} '
+      f'params and {_pct(CLAIM["above"])} at ≈{10 ** cr[lv[1]]:.0f} params, '
+      f"{report.fmt(cr['decades'])} decades apart (linear interpolation between the grid's widths); "
+      f'the claim\'s "{_pct(CLAIM["below"])} below vs {_pct(CLAIM["above"])} above a threshold" '
+      + (
+        'holds with a sharp step here.'
+        if cr['decades'] < cd
+        else f'would need this span to be well under {cd} decade.'
+      )
+    )
   elif cr:
-    out.append(f"Mean exact success does not cross both {_pct(CLAIM['below'])} and {_pct(CLAIM['above'])} "
-               'inside the grid of model sizes.')
+    out.append(
+      f'Mean exact success does not cross both {_pct(CLAIM["below"])} and {_pct(CLAIM["above"])} '
+      'inside the grid of model sizes.'
+    )
   mb = an.get('mirage')
   if mb and 'mirage' in a:
-    word = {'token_smoother': 'per-token accuracy rises over clearly more decades than exact success: the '
-                              'jump is at least partly made by the all-or-nothing metric, as Schaeffer et al. argue',
-            'exact_smoother': 'exact success rises over more decades than per-token accuracy',
-            'similar': 'the two widths cannot be told apart: here the exact metric does not manufacture a '
-                       'sharper jump than the smooth one'}[a['mirage']]
+    word = {
+      'token_smoother': 'per-token accuracy rises over clearly more decades than exact success: the '
+      'jump is at least partly made by the all-or-nothing metric, as Schaeffer et al. argue',
+      'exact_smoother': 'exact success rises over more decades than per-token accuracy',
+      'similar': 'the two widths cannot be told apart: here the exact metric does not manufacture a '
+      'sharper jump than the smooth one',
+    }[a['mirage']]
     d_lo, d_hi = mb['width_diff_ci95']
     c_lo, c_hi = mb['center_shift_ci95']
-    out.append(f"Mirage check (Schaeffer et al. 2023): 10–90% width {report.fmt(mb['width_token'])} decades for "
-               f"per-token accuracy vs {report.fmt(mb['width_exact'])} for exact success, difference "
-               f"{report.fmt(mb['width_diff'])} [{report.fmt(d_lo)}, {report.fmt(d_hi)}] (paired bootstrap over "
-               f"seeds, {mb['n_boot_used']} resamples): {word}. Exact success's center lies "
-               f"{report.fmt(mb['center_shift'])} [{report.fmt(c_lo)}, {report.fmt(c_hi)}] decades to the right "
-               "of per-token accuracy's" + (' (the all-or-nothing metric needs every token right, so it switches '
-                                            'later).' if c_lo is not None and c_lo > 0 else
-                                            ', a shift the bootstrap cannot tell from 0.'))
+    out.append(
+      f'Mirage check (Schaeffer et al. 2023): 10–90% width {report.fmt(mb["width_token"])} decades for '
+      f'per-token accuracy vs {report.fmt(mb["width_exact"])} for exact success, difference '
+      f'{report.fmt(mb["width_diff"])} [{report.fmt(d_lo)}, {report.fmt(d_hi)}] (paired bootstrap over '
+      f"seeds, {mb['n_boot_used']} resamples): {word}. Exact success's center lies "
+      f'{report.fmt(mb["center_shift"])} [{report.fmt(c_lo)}, {report.fmt(c_hi)}] decades to the right '
+      "of per-token accuracy's"
+      + (
+        ' (the all-or-nothing metric needs every token right, so it switches later).'
+        if c_lo is not None and c_lo > 0
+        else ', a shift the bootstrap cannot tell from 0.'
+      )
+    )
   if 'predicted_minus_exact_mean' in a:
-    out.append(f"Per-token accuracy to the power of the mean target length predicts exact success to within "
-               f"{report.fmt(100 * a['predicted_minus_exact_maxabs'])} points at every width (mean gap "
-               f"{report.fmt(100 * a['predicted_minus_exact_mean'])} points): exact success behaves like a "
-               'power of the smooth metric.')
+    out.append(
+      f'Per-token accuracy to the power of the mean target length predicts exact success to within '
+      f'{report.fmt(100 * a["predicted_minus_exact_maxabs"])} points at every width (mean gap '
+      f'{report.fmt(100 * a["predicted_minus_exact_mean"])} points): exact success behaves like a '
+      'power of the smooth metric.'
+    )
   if a.get('runs_compared'):
     k = a['runs_permissive_above_exact']
-    out.append(f"Permissive success (any well-formed completion) exceeded exact success in {k} of "
-               f"{a['runs_compared']} runs (largest gap {report.fmt(100 * a['max_permissive_minus_exact'])} points)"
-               + (': the models never close with extra balanced pairs, so the two success metrics coincide.'
-                  if k == 0 else '.'))
+    out.append(
+      f'Permissive success (any well-formed completion) exceeded exact success in {k} of '
+      f'{a["runs_compared"]} runs (largest gap {report.fmt(100 * a["max_permissive_minus_exact"])} points)'
+      + (
+        ': the models never close with extra balanced pairs, so the two success metrics coincide.'
+        if k == 0
+        else '.'
+      )
+    )
   if a.get('depth_centers'):
     cents = a['depth_centers']
     ds = sorted(cents, key=int)
-    out.append('Where exact success switches depends on the prefix depth: the 4PL center moves from '
-               f"≈{10 ** cents[ds[0]]:.0f} params at depth {ds[0]} to ≈{10 ** cents[ds[-1]]:.0f} at depth {ds[-1]}. "
-               'The aggregate curve averages these per-depth thresholds over the depth mix of the evaluation set, '
-               'so a single "size threshold" depends on how deep the structures in the test set are.')
+    out.append(
+      'Where exact success switches depends on the prefix depth: the 4PL center moves from '
+      f'≈{10 ** cents[ds[0]]:.0f} params at depth {ds[0]} to ≈{10 ** cents[ds[-1]]:.0f} at depth {ds[-1]}. '
+      'The aggregate curve averages these per-depth thresholds over the depth mix of the evaluation set, '
+      'so a single "size threshold" depends on how deep the structures in the test set are.'
+    )
   pw = an['per_width']
   leak = [c['inactive_max_abs'] for c in pw.values() if c['inactive_max_abs'] is not None]
   if leak:
-    out.append(f"Sanity: the masked units' parameters stayed at max |value| = {report.fmt(max(leak))} "
-               '(must be exactly 0), so each width is a genuine model of its active size.')
+    out.append(
+      f"Sanity: the masked units' parameters stayed at max |value| = {report.fmt(max(leak))} "
+      '(must be exactly 0), so each width is a genuine model of its active size.'
+    )
   return ' '.join(out)

@@ -1,4 +1,5 @@
 """Command-line plumbing for run.py: flag errors as one clear line with exit code 2, quiet logging."""
+
 from __future__ import annotations
 
 import difflib
@@ -9,8 +10,7 @@ import os
 import sys
 import warnings
 
-from absl import flags
-from absl import logging
+from absl import flags, logging
 
 from exp.experiment import ConfigError
 
@@ -30,7 +30,7 @@ def parse_flags(argv: list[str]) -> list[str]:
     rest = flags.FLAGS(argv)
     config = flags.FLAGS['config'].value
     if config is not None:
-      config.keys()   # config_flags defers a failed load (e.g. a missing file) to first use
+      config.keys()  # config_flags defers a failed load (e.g. a missing file) to first use
     return rest
   except SystemExit:
     raise
@@ -40,10 +40,14 @@ def parse_flags(argv: list[str]) -> list[str]:
 
 def explain(error: Exception, argv: list[str]) -> str:
   """Names the offending flag or key and what is accepted, from the command line itself."""
-  args = {a.split('=', 1)[0]: (a.split('=', 1)[1] if '=' in a else None) for a in argv[1:] if a.startswith('--')}
+  args = {
+    a.split('=', 1)[0]: (a.split('=', 1)[1] if '=' in a else None) for a in argv[1:] if a.startswith('--')
+  }
   spec = args.get('--config')
   if spec is None:
-    return f'--config is required; accepted: {", ".join(_config_files()) or "a config file"} (":smoke" shrinks it)'
+    return (
+      f'--config is required; accepted: {", ".join(_config_files()) or "a config file"} (":smoke" shrinks it)'
+    )
   if '--workdir' not in args or not args['--workdir']:
     return '--workdir is required: the directory for checkpoints and results (rerun with it to resume)'
   path, _, variant = spec.partition(':')
@@ -56,7 +60,7 @@ def explain(error: Exception, argv: list[str]) -> str:
   keys = _flat_keys(config)
   for name in args:
     if name.startswith('--config.'):
-      key = name[len('--config.'):]
+      key = name[len('--config.') :]
       if key not in keys:
         near = difflib.get_close_matches(key, keys, n=1)
         hint = f'; did you mean {near[0]!r}?' if near else ''
@@ -65,7 +69,7 @@ def explain(error: Exception, argv: list[str]) -> str:
 
 
 def launch(config, workdir: str, report_only: bool, argv: list[str]) -> int:
-  from exp import runner   # imported here so flag errors never pay for jax start-up
+  from exp import runner  # imported here so flag errors never pay for jax start-up
 
   if len(argv) > 1:
     fail(f'unexpected arguments {argv[1:]}; use --config=FILE --workdir=DIR [--config.key=value]')
@@ -114,6 +118,6 @@ def _flat_keys(config, prefix: str = '') -> list[str]:
 
 def _first_line(e: Exception) -> str:
   text = str(e).strip() or type(e).__name__
-  if len(text) > 1 and text[0] == text[-1] and text[0] in '\'"':   # KeyError/AttributeError repr
+  if len(text) > 1 and text[0] == text[-1] and text[0] in '\'"':  # KeyError/AttributeError repr
     text = text[1:-1]
   return text.splitlines()[0]

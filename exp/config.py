@@ -2,29 +2,40 @@
 
 Configs are never mutated: everything derived lives in locals or frozen dataclasses.
 """
+
 from __future__ import annotations
 
 import hashlib
 import importlib
 import importlib.util
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from exp.experiment import ConfigError
 
 # config.experiment -> module implementing validate(config) and build(config).
 FAMILIES = {
-    'memorization': 'exp.memorization',          # A
-    'lora_collapse': 'exp.lora_collapse',        # B
-    'distillation': 'exp.distillation',          # C
-    'noisy_student': 'exp.noisy_student',        # D
-    'capacity_cliff': 'exp.capacity_cliff',      # F
-    'model_switch': 'exp.model_switch',          # I
+  'memorization': 'exp.memorization',  # A
+  'lora_collapse': 'exp.lora_collapse',  # B
+  'distillation': 'exp.distillation',  # C
+  'noisy_student': 'exp.noisy_student',  # D
+  'capacity_cliff': 'exp.capacity_cliff',  # F
+  'model_switch': 'exp.model_switch',  # I
 }
 
 # Keys every experiment config has; the runner reads them.
-COMMON_KEYS = ('experiment', 'seed', 'seed_offset', 'num_seeds', 'arms', 'vectorize', 'num_steps',
-               'chunk_steps', 'log_every')
+COMMON_KEYS = (
+  'experiment',
+  'seed',
+  'seed_offset',
+  'num_seeds',
+  'arms',
+  'vectorize',
+  'num_steps',
+  'chunk_steps',
+  'log_every',
+)
 
 
 def family_module(config):
@@ -68,6 +79,7 @@ def config_diff(stored_json: str, config) -> list[str]:
 
 # ---------------------------------------------------------------------------------------------------
 # Validation helpers: each raises ConfigError(key, what is accepted).
+
 
 def require_int(config, key: str, minimum: int | None = None) -> int:
   v = _get(config, key)
@@ -129,7 +141,7 @@ def arm_names(config) -> tuple[str, ...]:
   out = []
   for item in arms:
     if isinstance(item, str):
-      out += [a.strip(" '\"()[]") for a in item.split(',') if a.strip(" '\"()[]")]
+      out += [a.strip(' \'"()[]') for a in item.split(',') if a.strip(' \'"()[]')]
     else:
       out.append(item)
   return tuple(out)

@@ -18,10 +18,12 @@ Conventions for the pure functions of an arm (all traced; no I/O, no Python side
   runner records the number of updates taken until it first held (``steps_to_done``) and freezes the run's
   state from then on, so a run's results never depend on which other runs share its batch.
 """
+
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Mapping, Optional
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -38,13 +40,14 @@ class ConfigError(ValueError):
 class Arm:
   """A named static variant, compiled once. ``grid`` maps each grid name to a 1-D array of G values
   (the arm's grid points, a product already flattened); every grid point runs with every seed."""
+
   name: str
   grid: Mapping[str, np.ndarray]
   init: Callable[..., Any]
   step: Callable[..., Any]
   evaluate: Callable[..., Any]
   num_steps: int
-  done: Optional[Callable[..., Any]] = None
+  done: Callable[..., Any] | None = None
 
   @property
   def num_points(self) -> int:
@@ -60,6 +63,7 @@ class Experiment:
   log, config, plot_dir) -> str`` writes plots into ``plot_dir`` and returns the markdown report;
   ``log`` is an ``exp.runner.MetricsLog`` over metrics.jsonl.
   """
+
   name: str
   arms: tuple[Arm, ...]
   analyze: Callable[..., dict]
@@ -69,6 +73,6 @@ class Experiment:
   # pytree ``pretrain_output(state)`` is cached in workdir/pretrain/<sha256 of the config values named
   # in ``pretrain_keys`` + seeds>/ (orbax) and handed to every arm as ``init(key, hp, base)``, base being
   # the run's own seed's. Its final metrics appear in results.json as runs of arm "pretrain".
-  pretrain: Optional[Arm] = None
-  pretrain_output: Optional[Callable[[Any], Any]] = None
+  pretrain: Arm | None = None
+  pretrain_output: Callable[[Any], Any] | None = None
   pretrain_keys: tuple[str, ...] = ()

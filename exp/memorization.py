@@ -13,6 +13,7 @@ Arms: ``sl`` (cross-entropy; its learning rate is a grid axis, a large and a sma
 1 − |a − y*|/(N − 1), or −|a − y*|), ``rl_step_dense`` (the audit arm: y* emitted as ⌈log2 N⌉ binary
 tokens, each rewarded for its own correctness).
 """
+
 from __future__ import annotations
 
 import math
@@ -22,10 +23,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from exp.report import finite_or_none
 from exp import config as cfglib
 from exp import plots, report, stats
 from exp.experiment import Arm, ConfigError, Experiment
+from exp.report import finite_or_none
 from losses.rl import ema, reinforce
 from losses.supervised import cross_entropy
 from models.mlp import MLP
@@ -34,9 +35,15 @@ ARMS = ('sl', 'rl_eoe', 'rl_step', 'rl_step_dense')
 LABELS = {'sl': 'SL', 'rl_eoe': 'RL-EoE', 'rl_step': 'RL-Step', 'rl_step_dense': 'RL-Step-dense'}
 SHAPED = ('linear', 'neg_abs')
 # The write-up's published numbers, inputs to the audit (never used as results).
-CLAIM = {'ns': (10, 100, 500), 'sl': (2, 2, 2), 'rl_eoe': (19, 129, 599), 'exponent': 0.89, 'r2': 0.967,
-         'g_sl_vs_rl_eoe': -8.2}
-MASK = -1e9   # logit of an impossible answer (finite, so p·log p stays 0 rather than NaN)
+CLAIM = {
+  'ns': (10, 100, 500),
+  'sl': (2, 2, 2),
+  'rl_eoe': (19, 129, 599),
+  'exponent': 0.89,
+  'r2': 0.967,
+  'g_sl_vs_rl_eoe': -8.2,
+}
+MASK = -1e9  # logit of an impossible answer (finite, so p·log p stays 0 rather than NaN)
 
 
 def validate(config) -> None:
@@ -67,7 +74,7 @@ def build(config) -> Experiment:
   n_max, bits_max = max(ns), num_bits(max(ns))
   cat_model = MLP(hidden=(config.hidden,), out=n_max)
   bit_model = MLP(hidden=(config.hidden,), out=2 * bits_max)
-  tx = optax.inject_hyperparams(optax.adam)(learning_rate=0.0)   # lr lives in the opt state
+  tx = optax.inject_hyperparams(optax.adam)(learning_rate=0.0)  # lr lives in the opt state
   decay, cp = config.baseline_decay, config.converge_prob
 
   # --- shared pieces -------------------------------------------------------------------------------
@@ -83,14 +90,23 @@ def build(config) -> Experiment:
       params = model.init(kp, x)['params']
       opt_state = optax.inject_hyperparams(optax.adam)(learning_rate=hp['lr']).init(params)
       nb = bits_max if model is bit_model else 1
-      return dict(params=params, opt_state=opt_state, x=x, y=y, t=jnp.int32(0),
-                  baseline=jnp.zeros((nb,), jnp.float32), first_success=jnp.int32(-1))
+      return dict(
+        params=params,
+        opt_state=opt_state,
+        x=x,
+        y=y,
+        t=jnp.int32(0),
+        baseline=jnp.zeros((nb,), jnp.float32),
+        first_success=jnp.int32(-1),
+      )
+
     return init
 
   def apply_update(state, grads):
     updates, opt_state = tx.update(grads, state['opt_state'], state['params'])
-    return dict(state, params=optax.apply_updates(state['params'], updates), opt_state=opt_state,
-                t=state['t'] + 1)
+    return dict(
+      state, params=optax.apply_updates(state['params'], updates), opt_state=opt_state, t=state['t'] + 1
+    )
 
   # --- categorical policy (sl, rl_eoe, rl_step) ----------------------------------------------------
   def cat_logits(params, x, n):
@@ -108,15 +124,20 @@ def build(config) -> Experiment:
 
   def cat_eval(state, hp):
     v = cat_view(cat_logits(state['params'], state['x'], hp['n']), state['y'])
-    return dict(p_target=v['p_target'], entropy=v['entropy'],
-                abs_err=jnp.abs(v['argmax'] - state['y']).astype(jnp.float32),
-                first_success=state['first_success'])
+    return dict(
+      p_target=v['p_target'],
+      entropy=v['entropy'],
+      abs_err=jnp.abs(v['argmax'] - state['y']).astype(jnp.float32),
+      first_success=state['first_success'],
+    )
 
   def sl_step(state, hp, key):
     del key
+
     def loss_fn(params):
       logits = cat_logits(params, state['x'], hp['n'])
       return cross_entropy(logits, state['y']), logits
+
     (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state['params'])
     v = cat_view(logits, state['y'])
     return apply_update(state, grads), dict(p_target=v['p_target'], entropy=v['entropy'], loss=loss)
@@ -130,6 +151,7 @@ def build(config) -> Experiment:
       if config.shaped_reward == 'linear':
         return 1.0 - err / (n - 1).astype(jnp.float32)
       return -err
+
     return eoe if kind == 'eoe' else shaped
 
   def rl_step_fn(kind):
@@ -142,14 +164,18 @@ def build(config) -> Experiment:
         r = reward(a, state['y'], hp['n'])
         logp = jax.nn.log_softmax(logits)
         return reinforce(logp[a], r, state['baseline'][0]), (logits, a, r)
+
       (_, (logits, a, r)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state['params'])
       v = cat_view(logits, state['y'])
       hit = a == state['y']
       new = apply_update(state, grads)
-      new = dict(new, baseline=ema(state['baseline'], r, decay),
-                 first_success=jnp.where((state['first_success'] < 0) & hit, state['t'] + 1,
-                                         state['first_success']))
+      new = dict(
+        new,
+        baseline=ema(state['baseline'], r, decay),
+        first_success=jnp.where((state['first_success'] < 0) & hit, state['t'] + 1, state['first_success']),
+      )
       return new, dict(p_target=v['p_target'], entropy=v['entropy'], reward=r)
+
     return step
 
   # --- binary-token policy (rl_step_dense) ---------------------------------------------------------
@@ -157,14 +183,19 @@ def build(config) -> Experiment:
 
   def bit_view(params, x, y, n):
     logp = jax.nn.log_softmax(bit_model.apply({'params': params}, x).reshape(bits_max, 2))
-    used = (powers < n).astype(jnp.float32)       # ⌈log2 N⌉ bits carry y*
+    used = (powers < n).astype(jnp.float32)  # ⌈log2 N⌉ bits carry y*
     ybits = (y >> jnp.arange(bits_max)) & 1
     logp_y = jnp.take_along_axis(logp, ybits[:, None], axis=1)[:, 0]
     greedy = jnp.argmax(logp, axis=1)
     p = jnp.exp(logp)
-    return dict(logp=logp, used=used, ybits=ybits, p_target=jnp.exp(jnp.sum(used * logp_y)),
-                argmax=jnp.sum(used * greedy * powers).astype(jnp.int32),
-                entropy=-jnp.sum(used * jnp.sum(p * logp, axis=1)))
+    return dict(
+      logp=logp,
+      used=used,
+      ybits=ybits,
+      p_target=jnp.exp(jnp.sum(used * logp_y)),
+      argmax=jnp.sum(used * greedy * powers).astype(jnp.int32),
+      entropy=-jnp.sum(used * jnp.sum(p * logp, axis=1)),
+    )
 
   def bit_done(state, hp):
     v = bit_view(state['params'], state['x'], state['y'], hp['n'])
@@ -172,23 +203,29 @@ def build(config) -> Experiment:
 
   def bit_eval(state, hp):
     v = bit_view(state['params'], state['x'], state['y'], hp['n'])
-    return dict(p_target=v['p_target'], entropy=v['entropy'],
-                abs_err=jnp.abs(v['argmax'] - state['y']).astype(jnp.float32),
-                first_success=state['first_success'])
+    return dict(
+      p_target=v['p_target'],
+      entropy=v['entropy'],
+      abs_err=jnp.abs(v['argmax'] - state['y']).astype(jnp.float32),
+      first_success=state['first_success'],
+    )
 
   def dense_step(state, hp, key):
     def loss_fn(params):
       v = bit_view(params, state['x'], state['y'], hp['n'])
       a = jax.random.categorical(key, jax.lax.stop_gradient(v['logp']), axis=1)
-      r = (a == v['ybits']).astype(jnp.float32)      # each token rewarded for its own correctness
+      r = (a == v['ybits']).astype(jnp.float32)  # each token rewarded for its own correctness
       logp_a = jnp.take_along_axis(v['logp'], a[:, None], axis=1)[:, 0]
       return reinforce(logp_a, r, state['baseline'], mask=v['used']), (v, a, r)
+
     (_, (v, a, r)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state['params'])
     hit = jnp.all(jnp.where(v['used'] > 0, a == v['ybits'], True))
     new = apply_update(state, grads)
-    new = dict(new, baseline=ema(state['baseline'], r, decay),
-               first_success=jnp.where((state['first_success'] < 0) & hit, state['t'] + 1,
-                                       state['first_success']))
+    new = dict(
+      new,
+      baseline=ema(state['baseline'], r, decay),
+      first_success=jnp.where((state['first_success'] < 0) & hit, state['t'] + 1, state['first_success']),
+    )
     reward = jnp.sum(v['used'] * r) / jnp.sum(v['used'])
     return new, dict(p_target=v['p_target'], entropy=v['entropy'], reward=reward)
 
@@ -199,19 +236,29 @@ def build(config) -> Experiment:
     return {'n': n_col, 'lr': lr_col}
 
   specs = {
-      'sl': (grid(tuple(config.sl_lrs)), init_with(cat_model), sl_step, cat_eval, cat_done),
-      'rl_eoe': (grid((config.rl_eoe_lr,)), init_with(cat_model), rl_step_fn('eoe'), cat_eval, cat_done),
-      'rl_step': (grid((config.rl_step_lr,)), init_with(cat_model), rl_step_fn('shaped'), cat_eval,
-                  cat_done),
-      'rl_step_dense': (grid((config.rl_dense_lr,)), init_with(bit_model), dense_step, bit_eval, bit_done),
+    'sl': (grid(tuple(config.sl_lrs)), init_with(cat_model), sl_step, cat_eval, cat_done),
+    'rl_eoe': (grid((config.rl_eoe_lr,)), init_with(cat_model), rl_step_fn('eoe'), cat_eval, cat_done),
+    'rl_step': (grid((config.rl_step_lr,)), init_with(cat_model), rl_step_fn('shaped'), cat_eval, cat_done),
+    'rl_step_dense': (grid((config.rl_dense_lr,)), init_with(bit_model), dense_step, bit_eval, bit_done),
   }
-  arms = tuple(Arm(name=a, grid=specs[a][0], init=specs[a][1], step=specs[a][2], evaluate=specs[a][3],
-                   done=specs[a][4], num_steps=config.num_steps) for a in cfglib.arm_names(config))
+  arms = tuple(
+    Arm(
+      name=a,
+      grid=specs[a][0],
+      init=specs[a][1],
+      step=specs[a][2],
+      evaluate=specs[a][3],
+      done=specs[a][4],
+      num_steps=config.num_steps,
+    )
+    for a in cfglib.arm_names(config)
+  )
   return Experiment(name='memorization', arms=arms, analyze=analyze, report=make_report)
 
 
 # ---------------------------------------------------------------------------------------------------
 # Analysis (host, numpy/scipy)
+
 
 def series_of(runs: list[dict], config) -> dict:
   """Groups runs into series: one per arm, and one per learning rate for SL.
@@ -256,24 +303,32 @@ def analyze(runs: list[dict], config) -> dict:
       summary = stats.censored_summary(ep, obs) if len(ep) else None
       conv = ep[obs]
       cells[key][str(n)] = {
-          'n_runs': len(ep) + c['diverged'], 'converged': int(obs.sum()), 'diverged': c['diverged'],
-          'median': finite_or_none(summary['median']) if summary else None,
-          'median_ci95': [finite_or_none(v) for v in summary['median_ci95']] if summary else None,
-          'describe': stats.describe(conv) if len(conv) else None,
-          'describe_log10': stats.describe(np.log10(conv)) if len(conv) else None,
-          'all_converged': bool(len(ep) and obs.all()),
-          'episodes': ep.tolist(), 'observed': obs.tolist()}
+        'n_runs': len(ep) + c['diverged'],
+        'converged': int(obs.sum()),
+        'diverged': c['diverged'],
+        'median': finite_or_none(summary['median']) if summary else None,
+        'median_ci95': [finite_or_none(v) for v in summary['median_ci95']] if summary else None,
+        'describe': stats.describe(conv) if len(conv) else None,
+        'describe_log10': stats.describe(np.log10(conv)) if len(conv) else None,
+        'all_converged': bool(len(ep) and obs.all()),
+        'episodes': ep.tolist(),
+        'observed': obs.tolist(),
+      }
       xs += [n] * int(obs.sum())
       ys += list(conv)
       gs += list(np.array(c['seeds'])[obs])
     fit, fit_medians = None, None
     if len(set(xs)) >= 2:
       fit = stats.power_law(np.array(xs, float), np.array(ys), groups=np.array(gs), seed=config.seed)
-      med = [(n, cells[key][str(n)]['median']) for n in ns if str(n) in cells[key]
-             and cells[key][str(n)]['median'] is not None]
+      med = [
+        (n, cells[key][str(n)]['median'])
+        for n in ns
+        if str(n) in cells[key] and cells[key][str(n)]['median'] is not None
+      ]
       if len(med) >= 2:
-        fit_medians = stats.power_law(np.array([m[0] for m in med], float),
-                                      np.array([m[1] for m in med], float), n_boot=0)
+        fit_medians = stats.power_law(
+          np.array([m[0] for m in med], float), np.array([m[1] for m in med], float), n_boot=0
+        )
     fits[key] = {'per_seed': fit, 'medians': fit_medians}
 
   # SL vs each RL arm, per N: t-tests only where both groups fully converged (censored never enter).
@@ -286,26 +341,35 @@ def analyze(runs: list[dict], config) -> dict:
           continue
         ea, eb = np.array(a['episodes']), np.array(b['episodes'])
         oa, ob = np.array(a['observed'], bool), np.array(b['observed'], bool)
-        row = {'a': 'sl', 'b': other, 'n': n, 'label': f'SL vs {LABELS[other]}, N={n}',
-               'fisher': stats.fisher(int(oa.sum()), len(oa), int(ob.sum()), len(ob)),
-               'logrank': stats.logrank(ea, oa, eb, ob)}
+        row = {
+          'a': 'sl',
+          'b': other,
+          'n': n,
+          'label': f'SL vs {LABELS[other]}, N={n}',
+          'fisher': stats.fisher(int(oa.sum()), len(oa), int(ob.sum()), len(ob)),
+          'logrank': stats.logrank(ea, oa, eb, ob),
+        }
         if oa.all() and ob.all():
           row['raw'] = stats.compare(ea, eb, paired=_paired(a, b))
           row['log10'] = stats.compare(np.log10(ea), np.log10(eb), paired=_paired(a, b))
-        else:   # censored times sit above every converged one, so a rank test stays valid
+        else:  # censored times sit above every converged one, so a rank test stays valid
           row['mann_whitney_censored'] = stats.compare(ea, eb)['mann_whitney']
         comparisons.append(row)
   ps = [c['log10']['student']['p'] if 'log10' in c else c['logrank']['p'] for c in comparisons]
   for c, p in zip(comparisons, stats.holm(ps)):
     c['holm_p'] = p
 
-  analysis = {'budget': budget, 'ns': ns, 'cells': cells, 'fits': fits, 'comparisons': comparisons,
-              'labels': {k: s['label'] for k, s in ser.items()}}
+  analysis = {
+    'budget': budget,
+    'ns': ns,
+    'cells': cells,
+    'fits': fits,
+    'comparisons': comparisons,
+    'labels': {k: s['label'] for k, s in ser.items()},
+  }
   analysis['audit'] = _audit(analysis, ser)
   analysis['headline'] = _headline(analysis)
   return analysis
-
-
 
 
 def _paired(a, b) -> bool:
@@ -331,9 +395,9 @@ def _audit(an: dict, ser: dict) -> dict:
     d_lo, d_hi = fits['rl_step_dense']['exponent_ci95']
     r_lo, r_hi = fits['rl_eoe']['exponent_ci95']
     if d_hi < r_lo:
-      scaling = 'sl'          # scales clearly slower than RL-EoE
+      scaling = 'sl'  # scales clearly slower than RL-EoE
     elif d_lo > 0 and d_hi >= r_lo:
-      scaling = 'rl_eoe'      # grows with N, compatible with RL-EoE's exponent
+      scaling = 'rl_eoe'  # grows with N, compatible with RL-EoE's exponent
     else:
       scaling = 'unclear'
     out['dense_scaling_like'] = scaling
@@ -353,7 +417,9 @@ def _headline(an: dict) -> dict:
   if sl:
     parts.append(f'SL exponent {report.fmt_ci(sl["exponent"], sl["exponent_ci95"])}')
   if rl:
-    parts.append(f'RL-EoE exponent {report.fmt_ci(rl["exponent"], rl["exponent_ci95"])}, R² {report.fmt(rl["r2"])}')
+    parts.append(
+      f'RL-EoE exponent {report.fmt_ci(rl["exponent"], rl["exponent_ci95"])}, R² {report.fmt(rl["r2"])}'
+    )
   step = an['cells'].get('rl_step', {})
   big_ns = [n for n in an['ns'] if n >= 100 and str(n) in step]
   if big_ns:
@@ -361,47 +427,68 @@ def _headline(an: dict) -> dict:
     tot = sum(step[str(n)]['n_runs'] for n in big_ns)
     parts.append(f'RL-Step converged {conv}/{tot} at N ≥ 100')
   effect = None
-  cmp = next((c for c in an['comparisons'] if c['b'] == 'rl_eoe' and str(c['n']) == n_big and 'log10' in c),
-             None)
+  cmp = next(
+    (c for c in an['comparisons'] if c['b'] == 'rl_eoe' and str(c['n']) == n_big and 'log10' in c), None
+  )
   if cmp:
-    effect = {'name': f"Hedges' g, log10 episodes, SL − RL-EoE at N={n_big}",
-              'value': cmp['log10']['hedges_g'], 'ci95': cmp['log10']['hedges_g_ci95']}
+    effect = {
+      'name': f"Hedges' g, log10 episodes, SL − RL-EoE at N={n_big}",
+      'value': cmp['log10']['hedges_g'],
+      'ci95': cmp['log10']['hedges_g_ci95'],
+    }
   reproduced = None
   if rl and sl:
     sl_flat = sl['exponent_ci95'][0] <= 0.1 and abs(sl['exponent']) < 0.15
     rl_scales = rl['exponent_ci95'][0] > 0.5
     reproduced = bool(sl_flat and rl_scales)
-  verdict = ('SL is flat in N while RL-EoE scales with N, as claimed' if reproduced else
-             'The claimed pattern (SL flat, RL-EoE ∝ N^~0.9) is not fully reproduced; see the table'
-             if reproduced is False else 'not enough arms to judge')
-  return {'finding': 'Memorization: SL vs RL (end-of-episode / per-step reward)',
-          'claim': 'SL 2 episodes at every N; RL-EoE ∝ N^0.89; RL-Step times out',
-          'result': '; '.join(parts), 'effect': effect, 'verdict': verdict, 'reproduced': reproduced}
+  verdict = (
+    'SL is flat in N while RL-EoE scales with N, as claimed'
+    if reproduced
+    else 'The claimed pattern (SL flat, RL-EoE ∝ N^~0.9) is not fully reproduced; see the table'
+    if reproduced is False
+    else 'not enough arms to judge'
+  )
+  return {
+    'finding': 'Memorization: SL vs RL (end-of-episode / per-step reward)',
+    'claim': 'SL 2 episodes at every N; RL-EoE ∝ N^0.89; RL-Step times out',
+    'result': '; '.join(parts),
+    'effect': effect,
+    'verdict': verdict,
+    'reproduced': reproduced,
+  }
 
 
 # ---------------------------------------------------------------------------------------------------
 # Report
 
+
 def _cell_text(c: dict | None, budget: int) -> str:
   if c is None:
     return '–'
-  conv = f"{c['converged']}/{c['n_runs']}"
+  conv = f'{c["converged"]}/{c["n_runs"]}'
   if c['median'] is None:
     return f'> {budget} ({conv})'
   d = c['describe']
-  mean = (f", {report.fmt(d['mean'])} ± {report.fmt(d['ci95'][1] - d['mean'])}"
-          if d and c['all_converged'] and d['n'] > 1 else '')
-  return f"{report.fmt(c['median'])}{mean} ({conv})"
+  mean = (
+    f', {report.fmt(d["mean"])} ± {report.fmt(d["ci95"][1] - d["mean"])}'
+    if d and c['all_converged'] and d['n'] > 1
+    else ''
+  )
+  return f'{report.fmt(c["median"])}{mean} ({conv})'
 
 
 def make_report(an: dict, runs: list, log, config, plot_dir: str) -> str:
   del runs
   budget, ns, labels = an['budget'], an['ns'], an['labels']
   keys = list(an['cells'])
-  lines = ['# Memorization: supervised vs RL (end-of-episode / per-step reward)', '',
-           f'{config.num_seeds} seeds per cell; episodes to converge (argmax = y* and π(y*) ≥ '
-           f'{config.converge_prob}); budget {budget} episodes (censored beyond). Cells: median, '
-           'mean ± 95% CI half-width when every seed converged, (converged/runs).', '']
+  lines = [
+    '# Memorization: supervised vs RL (end-of-episode / per-step reward)',
+    '',
+    f'{config.num_seeds} seeds per cell; episodes to converge (argmax = y* and π(y*) ≥ '
+    f'{config.converge_prob}); budget {budget} episodes (censored beyond). Cells: median, '
+    'mean ± 95% CI half-width when every seed converged, (converged/runs).',
+    '',
+  ]
   header = ['N'] + [labels[k] for k in keys] + ['SL advantage (RL-EoE / SL medians)']
   rows = []
   for n in ns:
@@ -420,40 +507,96 @@ def make_report(an: dict, runs: list, log, config, plot_dir: str) -> str:
     if f is None:
       frows.append([labels[k], '–', '–', '–', '–', '–'])
       continue
-    frows.append([labels[k], report.fmt_ci(f['exponent'], f['exponent_ci95']), report.fmt(f['r2']),
-                  report.fmt(f['p_exponent_eq_0']), report.fmt(f['p_exponent_eq_1']),
-                  f"{report.fmt(fm['exponent'])} (R² {report.fmt(fm['r2'])})" if fm else '–'])
-  lines += [report.markdown_table(['series', 'b over converged seeds [95% bootstrap CI]', 'R²',
-                                   'p (b = 0)', 'p (b = 1)', 'b over medians'], frows), '']
+    frows.append(
+      [
+        labels[k],
+        report.fmt_ci(f['exponent'], f['exponent_ci95']),
+        report.fmt(f['r2']),
+        report.fmt(f['p_exponent_eq_0']),
+        report.fmt(f['p_exponent_eq_1']),
+        f'{report.fmt(fm["exponent"])} (R² {report.fmt(fm["r2"])})' if fm else '–',
+      ]
+    )
+  lines += [
+    report.markdown_table(
+      [
+        'series',
+        'b over converged seeds [95% bootstrap CI]',
+        'R²',
+        'p (b = 0)',
+        'p (b = 1)',
+        'b over medians',
+      ],
+      frows,
+    ),
+    '',
+  ]
 
   lines += ['## SL vs RL', '']
   full = [(c['label'] + ' (log10 episodes)', c['log10']) for c in an['comparisons'] if 'log10' in c]
   raw = [(c['label'] + ' (raw episodes)', c['raw']) for c in an['comparisons'] if 'raw' in c]
   if full:
-    lines += ['Where every seed of both groups converged: t-tests on log10 and raw episodes '
-              '(Holm across the log10 rows).', '', report.comparison_table(full), '',
-              report.comparison_table(raw, holm=False), '']
+    lines += [
+      'Where every seed of both groups converged: t-tests on log10 and raw episodes '
+      '(Holm across the log10 rows).',
+      '',
+      report.comparison_table(full),
+      '',
+      report.comparison_table(raw, holm=False),
+      '',
+    ]
     for label, c in full:
       lines.append('- ' + report.verdict(label, c))
     lines.append('')
   cens = [c for c in an['comparisons'] if 'log10' not in c]
   if cens:
-    lines += ['Where some runs were censored (no t-test): converged counts (Fisher exact), log-rank, '
-              'Mann–Whitney with censored runs ranked last.', '']
-    crow = [[c['label'], f"{an['cells'][c['a']][str(c['n'])]['converged']}/{an['cells'][c['a']][str(c['n'])]['n_runs']}",
-             f"{an['cells'][c['b']][str(c['n'])]['converged']}/{an['cells'][c['b']][str(c['n'])]['n_runs']}",
-             report.fmt(c['fisher']['p']), report.fmt(c['logrank']['p']),
-             report.fmt(c['mann_whitney_censored']['p']), report.fmt(c['holm_p'])] for c in cens]
-    lines += [report.markdown_table(['comparison', 'converged A', 'converged B', 'Fisher p',
-                                     'log-rank p', 'Mann–Whitney p', 'Holm p (log-rank)'], crow), '']
+    lines += [
+      'Where some runs were censored (no t-test): converged counts (Fisher exact), log-rank, '
+      'Mann–Whitney with censored runs ranked last.',
+      '',
+    ]
+    crow = [
+      [
+        c['label'],
+        f'{an["cells"][c["a"]][str(c["n"])]["converged"]}/{an["cells"][c["a"]][str(c["n"])]["n_runs"]}',
+        f'{an["cells"][c["b"]][str(c["n"])]["converged"]}/{an["cells"][c["b"]][str(c["n"])]["n_runs"]}',
+        report.fmt(c['fisher']['p']),
+        report.fmt(c['logrank']['p']),
+        report.fmt(c['mann_whitney_censored']['p']),
+        report.fmt(c['holm_p']),
+      ]
+      for c in cens
+    ]
+    lines += [
+      report.markdown_table(
+        [
+          'comparison',
+          'converged A',
+          'converged B',
+          'Fisher p',
+          'log-rank p',
+          'Mann–Whitney p',
+          'Holm p (log-rank)',
+        ],
+        crow,
+      ),
+      '',
+    ]
 
   lines += ['## Audit', '', _audit_text(an, config), '']
-  lines += ['## Verdict', '', f"{an['headline']['verdict']}: {an['headline']['result']}.", '']
+  lines += ['## Verdict', '', f'{an["headline"]["verdict"]}: {an["headline"]["result"]}.', '']
 
   # Plots
   series = {labels[k]: _scatter(an, k) for k in keys}
-  paths = [plots.loglog_fit(f'{plot_dir}/episodes_vs_n.png', series, 'Episodes to converge vs N',
-                            'N (answer-space size)', 'episodes to converge')]
+  paths = [
+    plots.loglog_fit(
+      f'{plot_dir}/episodes_vs_n.png',
+      series,
+      'Episodes to converge vs N',
+      'N (answer-space size)',
+      'episodes to converge',
+    )
+  ]
   mid = ns[len(ns) // 2]
   curves = {}
   for k in keys:
@@ -468,14 +611,25 @@ def make_report(an: dict, runs: list, log, config, plot_dir: str) -> str:
     max_steps = max(s[-1] for s, _ in curves.values())
     steps = np.arange(0, max_steps + 1, config.log_every)
     aligned = {lab: _align(s, v, steps) for lab, (s, v) in curves.items()}
-    paths.append(plots.curves_with_bands(f'{plot_dir}/p_target_n{mid}.png', steps, aligned,
-                                         f'π(y*) over episodes, N={mid} (mean, 95% band over seeds)',
-                                         'episode', 'π(y*)', logx=True))
+    paths.append(
+      plots.curves_with_bands(
+        f'{plot_dir}/p_target_n{mid}.png',
+        steps,
+        aligned,
+        f'π(y*) over episodes, N={mid} (mean, 95% band over seeds)',
+        'episode',
+        'π(y*)',
+        logx=True,
+      )
+    )
   if full:
-    paths.append(plots.forest_plot(f'{plot_dir}/effect_sizes.png',
-                                   [(label.replace(' (log10 episodes)', ''), c['hedges_g'], c['hedges_g_ci95'])
-                                    for label, c in full],
-                                   "Hedges' g on log10 episodes (SL − other), 95% CI"))
+    paths.append(
+      plots.forest_plot(
+        f'{plot_dir}/effect_sizes.png',
+        [(label.replace(' (log10 episodes)', ''), c['hedges_g'], c['hedges_g_ci95']) for label, c in full],
+        "Hedges' g on log10 episodes (SL − other), 95% CI",
+      )
+    )
   lines += ['## Plots', ''] + [f'![{p.rsplit("/", 1)[1]}](plots/{p.rsplit("/", 1)[1]})' for p in paths]
   return '\n'.join(lines) + '\n'
 
@@ -500,43 +654,58 @@ def _scatter(an: dict, key: str) -> dict:
       (xs if o else cx).append(int(n))
       if o:
         ys.append(e)
-  return {'x': np.array(xs), 'y': np.array(ys), 'fit': an['fits'][key]['per_seed'],
-          'censored_x': np.array(cx), 'censored_y': an['budget']}
+  return {
+    'x': np.array(xs),
+    'y': np.array(ys),
+    'fit': an['fits'][key]['per_seed'],
+    'censored_x': np.array(cx),
+    'censored_y': an['budget'],
+  }
 
 
 def _audit_text(an: dict, config) -> str:
   a = an['audit']
   out = []
   cf = a['claim_means_fit']
-  out.append(f"The write-up's three RL-EoE means (19, 129, 599 at N = 10, 100, 500) give exponent "
-             f"{report.fmt(cf['exponent'])} with R² {report.fmt(cf['r2'])}, not R² {CLAIM['r2']}: the "
-             'published R² must come from per-seed points.')
+  out.append(
+    f"The write-up's three RL-EoE means (19, 129, 599 at N = 10, 100, 500) give exponent "
+    f'{report.fmt(cf["exponent"])} with R² {report.fmt(cf["r2"])}, not R² {CLAIM["r2"]}: the '
+    'published R² must come from per-seed points.'
+  )
   if 'observed_rl_eoe_n_small' in a:
     o = a['observed_rl_eoe_n_small']
-    out.append(f"Its g = {CLAIM['g_sl_vs_rl_eoe']} at N = 10 implies an RL-EoE SD of about "
-               f"{report.fmt(a['claim_implied_rl_sd_n10'])} episodes; here RL-EoE at N = {o['n']} has mean "
-               f"{report.fmt(o['mean'])} and SD {report.fmt(o['sd'])} (a geometric-like search has SD ≈ mean), "
-               'so g on raw episodes is inflated by an implausibly small SD; the log scale is the '
-               'meaningful one.')
+    out.append(
+      f'Its g = {CLAIM["g_sl_vs_rl_eoe"]} at N = 10 implies an RL-EoE SD of about '
+      f'{report.fmt(a["claim_implied_rl_sd_n10"])} episodes; here RL-EoE at N = {o["n"]} has mean '
+      f'{report.fmt(o["mean"])} and SD {report.fmt(o["sd"])} (a geometric-like search has SD ≈ mean), '
+      'so g on raw episodes is inflated by an implausibly small SD; the log scale is the '
+      'meaningful one.'
+    )
   if 'dense_scaling_like' in a:
     lo, hi = a['dense_exponent_ci95']
     med = a['medians_at_largest_n']
-    who = {'sl': 'like SL (flat: its exponent CI lies below RL-EoE\'s)',
-           'rl_eoe': 'like RL-EoE (its episodes grow with N, exponent CI overlapping RL-EoE\'s)',
-           'unclear': 'neither clearly like SL nor like RL-EoE'}[a['dense_scaling_like']]
+    who = {
+      'sl': "like SL (flat: its exponent CI lies below RL-EoE's)",
+      'rl_eoe': "like RL-EoE (its episodes grow with N, exponent CI overlapping RL-EoE's)",
+      'unclear': 'neither clearly like SL nor like RL-EoE',
+    }[a['dense_scaling_like']]
     level = ''
     if all(v is not None for v in med.values()):
-      level = (f" At N = {a['largest_n']} its median is {report.fmt(med['rl_step_dense'])} episodes against "
-               f"SL's {report.fmt(med['sl'])} and RL-EoE's {report.fmt(med['rl_eoe'])}.")
-    out.append(f"The dense per-token reward (⌈log2 N⌉ binary tokens, each rewarded for its correctness) "
-               f"scales {who}: exponent {report.fmt_ci(a['dense_exponent'], (lo, hi))}."
-               f"{level} The write-up's 'RL-Step' used a shaped partial-credit reward instead, which "
-               + ('also failed here (mostly censored at N ≥ 100)' if _step_mostly_censored(an)
-                  else 'converged here') + ': the per-step failure comes from the reward shaping, '
-               'not from per-step feedback as such.' if _step_mostly_censored(an) and
-               a['dense_scaling_like'] == 'sl' else
-               f"The dense per-token reward (⌈log2 N⌉ binary tokens) scales {who}: exponent "
-               f"{report.fmt_ci(a['dense_exponent'], (lo, hi))}.{level}")
+      level = (
+        f' At N = {a["largest_n"]} its median is {report.fmt(med["rl_step_dense"])} episodes against '
+        f"SL's {report.fmt(med['sl'])} and RL-EoE's {report.fmt(med['rl_eoe'])}."
+      )
+    out.append(
+      f'The dense per-token reward (⌈log2 N⌉ binary tokens, each rewarded for its correctness) '
+      f'scales {who}: exponent {report.fmt_ci(a["dense_exponent"], (lo, hi))}.'
+      f"{level} The write-up's 'RL-Step' used a shaped partial-credit reward instead, which "
+      + ('also failed here (mostly censored at N ≥ 100)' if _step_mostly_censored(an) else 'converged here')
+      + ': the per-step failure comes from the reward shaping, '
+      'not from per-step feedback as such.'
+      if _step_mostly_censored(an) and a['dense_scaling_like'] == 'sl'
+      else f'The dense per-token reward (⌈log2 N⌉ binary tokens) scales {who}: exponent '
+      f'{report.fmt_ci(a["dense_exponent"], (lo, hi))}.{level}'
+    )
   return ' '.join(out)
 
 

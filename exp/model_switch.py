@@ -22,6 +22,7 @@ wall clock is not separable, and on a CPU tiny models are overhead-bound): train
 is a sunk cost in the write-up's accounting (a "5-minute switch"); the audit also charges it.
 ROI = Δaccuracy (points, vs acc0, paired by seed) per cost unit.
 """
+
 from __future__ import annotations
 
 import math
@@ -31,16 +32,21 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from exp.report import json_safe
 from exp import config as cfglib
 from exp import plots, report, stats
 from exp.experiment import Arm, ConfigError, Experiment
+from exp.report import json_safe
 
 ARMS = ('continue', 'switch')
 RECIPES = ('related', 'unrelated', 'scratch')
 # The write-up's numbers (the claim; inputs to the report, never results).
-CLAIM = {'train_roi_range': (-0.5, 0.2), 'switch_gain': 19.0, 'switch_roi': 3.8, 'roi_ratio': 38.0,
-         'size_ratio': 4.5}
+CLAIM = {
+  'train_roi_range': (-0.5, 0.2),
+  'switch_gain': 19.0,
+  'switch_roi': 3.8,
+  'roi_ratio': 38.0,
+  'size_ratio': 4.5,
+}
 EVAL_STREAM = 0xE7A1
 
 
@@ -74,7 +80,9 @@ def validate(config) -> None:
     if isinstance(w, bool) or not isinstance(w, int) or w < 1:
       raise ConfigError('zoo_widths', f'must contain positive integers (hidden units), got {w!r}')
   if len(recipes) != len(widths):
-    raise ConfigError('zoo_recipes', f'must have one recipe per zoo width ({len(widths)}), got {len(recipes)}')
+    raise ConfigError(
+      'zoo_recipes', f'must have one recipe per zoo width ({len(widths)}), got {len(recipes)}'
+    )
   for r in recipes:
     if r not in RECIPES:
       raise ConfigError('zoo_recipes', f'unknown recipe {r!r}; accepted: {", ".join(RECIPES)}')
@@ -96,6 +104,7 @@ def candidate_names(config) -> list[str]:
 # ---------------------------------------------------------------------------------------------------
 # Cost model (deterministic)
 
+
 def macs_linear(config) -> int:
   return config.input_dim * config.num_classes
 
@@ -116,8 +125,9 @@ def flops_per_step(config, macs: int) -> float:
 # ---------------------------------------------------------------------------------------------------
 # Model pieces (pure jnp)
 
+
 def _normal(key, shape, std):
-  return jax.random.normal(key, (math.prod(shape),)).reshape(shape) * std   # flat draw: fast compile
+  return jax.random.normal(key, (math.prod(shape),)).reshape(shape) * std  # flat draw: fast compile
 
 
 def _normals(key, *shapes):
@@ -126,7 +136,7 @@ def _normals(key, *shapes):
   flat = jax.random.normal(key, (sum(sizes),))
   out, at = [], 0
   for sh, n in zip(shapes, sizes):
-    out.append(flat[at:at + n].reshape(sh))
+    out.append(flat[at : at + n].reshape(sh))
     at += n
   return out
 
@@ -158,14 +168,14 @@ def build(config) -> Experiment:
   def mlp(p, x, mask):
     return (jax.nn.relu(x @ p['w1'] + p['b1']) * mask) @ p['w2'] + p['b2']
 
-  def zoo_logits(zp, masks, x):   # every candidate at once: (Z, n, out)
+  def zoo_logits(zp, masks, x):  # every candidate at once: (Z, n, out)
     h = jax.nn.relu(jnp.einsum('nd,zdw->znw', x, zp['w1']) + zp['b1'][:, None, :]) * masks[:, None, :]
     return jnp.einsum('znw,zwc->znc', h, zp['w2']) + zp['b2'][:, None, :]
 
-  def source_labels(src, x):      # (Z, n)
+  def source_labels(src, x):  # (Z, n)
     return jnp.argmax(jnp.einsum('znh,zhc->znc', feat(jnp.einsum('nd,zdh->znh', x, src['A'])), src['B']), -1)
 
-  def ce_z(logits, y):            # per-candidate mean cross-entropy, (Z,)
+  def ce_z(logits, y):  # per-candidate mean cross-entropy, (Z,)
     return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(axis=-1)
 
   def ce(logits, y):
@@ -185,14 +195,26 @@ def build(config) -> Experiment:
     A, fresh_A, w1 = A / math.sqrt(d), fresh_A / math.sqrt(d), w1 / math.sqrt(d)
     Bm, src_B = Bm / math.sqrt(HT), src_B / math.sqrt(HT)
     src_A = jnp.where(rel_mask[:, None, None], A[None], fresh_A)
-    masks = (jnp.arange(W)[None, :] < zoo_w[:, None]).astype(jnp.float32)          # (Z, W)
+    masks = (jnp.arange(W)[None, :] < zoo_w[:, None]).astype(jnp.float32)  # (Z, W)
     # w1, w2: the same draws for every candidate (common random numbers), scaled to each width's fan-in
-    zoo = dict(w1=w1[None] * masks[:, None, :], b1=jnp.zeros((Z, W)),
-               w2=w2[None] * masks[:, :, None] / jnp.sqrt(zoo_w)[:, None, None], b2=jnp.zeros((Z, CS)))
+    zoo = dict(
+      w1=w1[None] * masks[:, None, :],
+      b1=jnp.zeros((Z, W)),
+      w2=w2[None] * masks[:, :, None] / jnp.sqrt(zoo_w)[:, None, None],
+      b2=jnp.zeros((Z, CS)),
+    )
     first = dict(w=jnp.zeros((d, C)), b=jnp.zeros((C,)))
-    return dict(first=first, first_opt=opt_first.init(first), zoo=zoo, zoo_opt=opt_zoo.init(zoo),
-                masks=masks, teacher=dict(A=A, B=Bm), src=dict(A=src_A, B=src_B),
-                eval_key=jax.random.key_data(ke), t=jnp.int32(0))
+    return dict(
+      first=first,
+      first_opt=opt_first.init(first),
+      zoo=zoo,
+      zoo_opt=opt_zoo.init(zoo),
+      masks=masks,
+      teacher=dict(A=A, B=Bm),
+      src=dict(A=src_A, B=src_B),
+      eval_key=jax.random.key_data(ke),
+      t=jnp.int32(0),
+    )
 
   def pre_step(state, hp, key):
     x = inputs(key, B)
@@ -201,8 +223,9 @@ def build(config) -> Experiment:
     loss_f, g = jax.value_and_grad(lambda p: ce(linear(p, x), y))(state['first'])
     upd, fo = opt_first.update(g, state['first_opt'], state['first'])
     first_on = t < config.first_steps
-    first = jax.tree.map(lambda a, b: jnp.where(first_on, a, b), optax.apply_updates(state['first'], upd),
-                         state['first'])
+    first = jax.tree.map(
+      lambda a, b: jnp.where(first_on, a, b), optax.apply_updates(state['first'], upd), state['first']
+    )
     first_opt = jax.tree.map(lambda a, b: jnp.where(first_on, a, b), fo, state['first_opt'])
 
     y_src = source_labels(state['src'], x)
@@ -210,32 +233,44 @@ def build(config) -> Experiment:
     def zoo_loss(zp):
       losses = ce_z(zoo_logits(zp, state['masks'], x), y_src)
       return jnp.sum(jnp.where(pre_mask, losses, 0.0)), losses
+
     (_, losses), gz = jax.value_and_grad(zoo_loss, has_aux=True)(state['zoo'])
     updz, zo = opt_zoo.update(gz, state['zoo_opt'], state['zoo'])
     zoo_on = t < config.zoo_pretrain_steps
 
-    def keep(new, old):   # update only pretrained candidates, only during their budget
+    def keep(new, old):  # update only pretrained candidates, only during their budget
       on = jnp.reshape(jnp.asarray(pre_mask) & zoo_on, (Z,) + (1,) * (new.ndim - 1))
       return jnp.where(on, new, old)
+
     zoo = jax.tree.map(keep, optax.apply_updates(state['zoo'], updz), state['zoo'])
     zoo_opt = jax.tree.map(lambda a, b: jnp.where(zoo_on, a, b), zo, state['zoo_opt'])
     n_pre = max(int(pre_mask.sum()), 1)
-    return (dict(state, first=first, first_opt=first_opt, zoo=zoo, zoo_opt=zoo_opt, t=t + 1),
-            dict(first_loss=loss_f, zoo_source_loss=jnp.sum(jnp.where(pre_mask, losses, 0.0)) / n_pre))
+    return (
+      dict(state, first=first, first_opt=first_opt, zoo=zoo, zoo_opt=zoo_opt, t=t + 1),
+      dict(first_loss=loss_f, zoo_source_loss=jnp.sum(jnp.where(pre_mask, losses, 0.0)) / n_pre),
+    )
 
   def pre_eval(state, hp):
     x, y = eval_set(state['teacher'], state['eval_key'])
     y_src = source_labels(state['src'], x)
     accs = jnp.mean(jnp.argmax(zoo_logits(state['zoo'], state['masks'], x), -1) == y_src, axis=-1)
     n_pre = max(int(pre_mask.sum()), 1)
-    return dict(first_acc=accuracy(linear(state['first'], x), y),
-                zoo_source_acc=jnp.sum(jnp.where(pre_mask, accs, 0.0)) / n_pre)
+    return dict(
+      first_acc=accuracy(linear(state['first'], x), y),
+      zoo_source_acc=jnp.sum(jnp.where(pre_mask, accs, 0.0)) / n_pre,
+    )
 
   def pre_output(state):
     x, y = eval_set(state['teacher'], state['eval_key'])
-    return dict(first=state['first'], first_opt=state['first_opt'], zoo_w1=state['zoo']['w1'],
-                zoo_b1=state['zoo']['b1'], teacher=state['teacher'], eval_key=state['eval_key'],
-                acc0=accuracy(linear(state['first'], x), y))
+    return dict(
+      first=state['first'],
+      first_opt=state['first_opt'],
+      zoo_w1=state['zoo']['w1'],
+      zoo_b1=state['zoo']['b1'],
+      teacher=state['teacher'],
+      eval_key=state['eval_key'],
+      acc0=accuracy(linear(state['first'], x), y),
+    )
 
   # --- option arms -------------------------------------------------------------------------------------
   def batch(base, key):
@@ -247,11 +282,14 @@ def build(config) -> Experiment:
 
   def cont_step(state, hp, key):
     x, y = batch(state['base'], key)
-    (loss, acc), g = jax.value_and_grad(lambda p: (lambda lg: (ce(lg, y), accuracy(lg, y)))(linear(p, x)),
-                                        has_aux=True)(state['params'])
+    (loss, acc), g = jax.value_and_grad(
+      lambda p: (lambda lg: (ce(lg, y), accuracy(lg, y)))(linear(p, x)), has_aux=True
+    )(state['params'])
     upd, opt = opt_first.update(g, state['opt'], state['params'])
-    return (dict(state, params=optax.apply_updates(state['params'], upd), opt=opt, t=state['t'] + 1),
-            dict(loss=loss, train_acc=acc))
+    return (
+      dict(state, params=optax.apply_updates(state['params'], upd), opt=opt, t=state['t'] + 1),
+      dict(loss=loss, train_acc=acc),
+    )
 
   def cont_eval(state, hp):
     x, y = eval_set(state['base']['teacher'], state['base']['eval_key'])
@@ -268,50 +306,91 @@ def build(config) -> Experiment:
   def sw_step(state, hp, key):
     x, y = batch(state['base'], key)
     (loss, acc), g = jax.value_and_grad(
-        lambda p: (lambda lg: (ce(lg, y), accuracy(lg, y)))(mlp(p, x, state['mask'])), has_aux=True)(state['params'])
+      lambda p: (lambda lg: (ce(lg, y), accuracy(lg, y)))(mlp(p, x, state['mask'])), has_aux=True
+    )(state['params'])
     upd, opt = opt_ft.update(g, state['opt'], state['params'])
-    return (dict(state, params=optax.apply_updates(state['params'], upd), opt=opt, t=state['t'] + 1),
-            dict(loss=loss, train_acc=acc))
+    return (
+      dict(state, params=optax.apply_updates(state['params'], upd), opt=opt, t=state['t'] + 1),
+      dict(loss=loss, train_acc=acc),
+    )
 
   def sw_eval(state, hp):
     x, y = eval_set(state['base']['teacher'], state['base']['eval_key'])
     acc = accuracy(mlp(state['params'], x, state['mask']), y)
     p = state['params']
-    inactive = jnp.maximum(jnp.max(jnp.abs(p['w1'] * (1 - state['mask']))),
-                           jnp.max(jnp.abs(p['w2'] * (1 - state['mask'])[:, None])))
-    return dict(acc=acc, acc0=state['base']['acc0'], delta=acc - state['base']['acc0'], steps=state['t'],
-                inactive_max_abs=inactive)
+    inactive = jnp.maximum(
+      jnp.max(jnp.abs(p['w1'] * (1 - state['mask']))),
+      jnp.max(jnp.abs(p['w2'] * (1 - state['mask'])[:, None])),
+    )
+    return dict(
+      acc=acc,
+      acc0=state['base']['acc0'],
+      delta=acc - state['base']['acc0'],
+      steps=state['t'],
+      inactive_max_abs=inactive,
+    )
 
   cont_steps = _tuple(config.continue_steps)
   sw_steps = _tuple(config.switch_steps)
   cont_grid = {'k': np.array(cont_steps, np.int32)}
-  sw_grid = {'cand': np.array([c for c in range(Z) for _ in sw_steps], np.int32),
-             'width': np.array([widths[c] for c in range(Z) for _ in sw_steps], np.int32),
-             'budget': np.array([b for _ in range(Z) for b in sw_steps], np.int32)}
+  sw_grid = {
+    'cand': np.array([c for c in range(Z) for _ in sw_steps], np.int32),
+    'width': np.array([widths[c] for c in range(Z) for _ in sw_steps], np.int32),
+    'budget': np.array([b for _ in range(Z) for b in sw_steps], np.int32),
+  }
   specs = {
-      'continue': Arm('continue', cont_grid, cont_init, cont_step, cont_eval, num_steps=max(cont_steps),
-                      done=lambda s, hp: s['t'] >= hp['k']),
-      'switch': Arm('switch', sw_grid, sw_init, sw_step, sw_eval, num_steps=max(sw_steps),
-                    done=lambda s, hp: s['t'] >= hp['budget']),
+    'continue': Arm(
+      'continue',
+      cont_grid,
+      cont_init,
+      cont_step,
+      cont_eval,
+      num_steps=max(cont_steps),
+      done=lambda s, hp: s['t'] >= hp['k'],
+    ),
+    'switch': Arm(
+      'switch',
+      sw_grid,
+      sw_init,
+      sw_step,
+      sw_eval,
+      num_steps=max(sw_steps),
+      done=lambda s, hp: s['t'] >= hp['budget'],
+    ),
   }
   arms = tuple(specs[a] for a in cfglib.arm_names(config))
-  pre = Arm('pretrain', {}, pre_init, pre_step, pre_eval,
-            num_steps=max(config.first_steps, config.zoo_pretrain_steps))
-  return Experiment(name='model_switch', arms=arms, analyze=analyze, report=make_report, pretrain=pre,
-                    pretrain_output=pre_output,
-                    pretrain_keys=('input_dim', 'num_classes', 'teacher_width', 'teacher_neg_slope',
-                                   'source_classes', 'batch_size', 'eval_size', 'first_steps', 'first_lr',
-                                   'zoo_widths', 'zoo_recipes', 'zoo_pretrain_steps', 'zoo_lr'))
+  pre = Arm(
+    'pretrain', {}, pre_init, pre_step, pre_eval, num_steps=max(config.first_steps, config.zoo_pretrain_steps)
+  )
+  return Experiment(
+    name='model_switch',
+    arms=arms,
+    analyze=analyze,
+    report=make_report,
+    pretrain=pre,
+    pretrain_output=pre_output,
+    pretrain_keys=(
+      'input_dim',
+      'num_classes',
+      'teacher_width',
+      'teacher_neg_slope',
+      'source_classes',
+      'batch_size',
+      'eval_size',
+      'first_steps',
+      'first_lr',
+      'zoo_widths',
+      'zoo_recipes',
+      'zoo_pretrain_steps',
+      'zoo_lr',
+    ),
+  )
 
 
 # ---------------------------------------------------------------------------------------------------
 # Analysis (host, numpy/scipy)
 
 GFLOP = 1e9
-
-
-
-
 
 
 def options_of(runs: list[dict], config) -> dict:
@@ -325,20 +404,38 @@ def options_of(runs: list[dict], config) -> dict:
     if r['arm'] == 'continue':
       k = int(r['grid']['k'])
       key = f'continue@{k}'
-      meta = dict(arm='continue', label=f'continue first choice, +{k} steps', steps=k,
-                  gflop=k * f_lin / GFLOP, gflop_with_pretrain=k * f_lin / GFLOP, width=None, recipe=None,
-                  params=config.input_dim * config.num_classes + config.num_classes)
+      meta = dict(
+        arm='continue',
+        label=f'continue first choice, +{k} steps',
+        steps=k,
+        gflop=k * f_lin / GFLOP,
+        gflop_with_pretrain=k * f_lin / GFLOP,
+        width=None,
+        recipe=None,
+        params=config.input_dim * config.num_classes + config.num_classes,
+      )
     elif r['arm'] == 'switch':
       c, b = int(r['grid']['cand']), int(r['grid']['budget'])
       w, rec = widths[c], recipes[c]
       key = f'switch:{names[c]}@{b}'
       ft = b * flops_per_step(config, macs_mlp(config, w)) / GFLOP
-      pre = (config.zoo_pretrain_steps * flops_per_step(config, macs_mlp(config, w, config.source_classes))
-             / GFLOP if rec != 'scratch' else 0.0)
-      meta = dict(arm='switch', label=f'switch to {names[c]} ({params_mlp(config, w)} params), {b} steps',
-                  steps=b, gflop=ft, gflop_with_pretrain=ft + pre, width=w, recipe=rec,
-                  params=params_mlp(config, w), candidate=names[c],
-                  pretrain_steps=config.zoo_pretrain_steps if rec != 'scratch' else 0)
+      pre = (
+        config.zoo_pretrain_steps * flops_per_step(config, macs_mlp(config, w, config.source_classes)) / GFLOP
+        if rec != 'scratch'
+        else 0.0
+      )
+      meta = dict(
+        arm='switch',
+        label=f'switch to {names[c]} ({params_mlp(config, w)} params), {b} steps',
+        steps=b,
+        gflop=ft,
+        gflop_with_pretrain=ft + pre,
+        width=w,
+        recipe=rec,
+        params=params_mlp(config, w),
+        candidate=names[c],
+        pretrain_steps=config.zoo_pretrain_steps if rec != 'scratch' else 0,
+      )
     else:
       continue
     o = out.setdefault(key, dict(meta, by_seed={}, acc={}, acc0={}, diverged=0))
@@ -361,8 +458,12 @@ def _ratio_boot(num: np.ndarray, den: np.ndarray, n_boot: int, seed: int) -> dic
   meaningful."""
   ok = np.isfinite(num) & np.isfinite(den)
   num, den = num[ok], den[ok]
-  out = {'ratio': float('nan'), 'ci95': [float('nan'), float('nan')], 'frac_den_le_0': float('nan'),
-         'n': int(ok.sum())}
+  out = {
+    'ratio': float('nan'),
+    'ci95': [float('nan'), float('nan')],
+    'frac_den_le_0': float('nan'),
+    'n': int(ok.sum()),
+  }
   if num.size == 0:
     return out
   md = float(den.mean())
@@ -374,7 +475,10 @@ def _ratio_boot(num: np.ndarray, den: np.ndarray, n_boot: int, seed: int) -> dic
     out['frac_den_le_0'] = float(np.mean(mdn <= 0))
     # a resample whose training ROI is <= 0 makes switching "infinitely" better: rank it as +inf
     reps = np.where(mdn > 0, mn / np.where(mdn > 0, mdn, 1.0), np.inf)
-    out['ci95'] = [float(np.quantile(reps, 0.025, method='lower')), float(np.quantile(reps, 0.975, method='higher'))]
+    out['ci95'] = [
+      float(np.quantile(reps, 0.025, method='lower')),
+      float(np.quantile(reps, 0.975, method='higher')),
+    ]
   return out
 
 
@@ -387,15 +491,17 @@ def analyze(runs: list[dict], config) -> dict:
     delta = _vec(o, seeds)
     table[key] = {k: v for k, v in o.items() if k not in ('by_seed', 'acc', 'acc0')}
     table[key].update(
-        delta=stats.describe(delta), acc=stats.describe(_vec(o, seeds, 'acc')),
-        roi_gflop=stats.describe(delta / o['gflop']),
-        roi_gflop_with_pretrain=stats.describe(delta / o['gflop_with_pretrain']),
-        roi_100steps=stats.describe(delta / (o['steps'] / 100.0)),
-        roi_100steps_with_pretrain=stats.describe(delta / ((o['steps'] + o.get('pretrain_steps', 0)) / 100.0)),
-        delta_values=delta.tolist())
+      delta=stats.describe(delta),
+      acc=stats.describe(_vec(o, seeds, 'acc')),
+      roi_gflop=stats.describe(delta / o['gflop']),
+      roi_gflop_with_pretrain=stats.describe(delta / o['gflop_with_pretrain']),
+      roi_100steps=stats.describe(delta / (o['steps'] / 100.0)),
+      roi_100steps_with_pretrain=stats.describe(delta / ((o['steps'] + o.get('pretrain_steps', 0)) / 100.0)),
+      delta_values=delta.tolist(),
+    )
   acc0_by_seed = {}
   for o in opts.values():
-    acc0_by_seed.update(o['acc0'])            # the same decision point for every option of a seed
+    acc0_by_seed.update(o['acc0'])  # the same decision point for every option of a seed
   acc0 = stats.describe(np.array([acc0_by_seed.get(s, np.nan) for s in seeds], float))
 
   cont = [k for k in table if table[k]['arm'] == 'continue']
@@ -411,25 +517,44 @@ def analyze(runs: list[dict], config) -> dict:
     roi_c = np.array(table[best_c]['delta_values']) / opts[best_c]['gflop']
     for k in sw:
       roi_s = np.array(table[k]['delta_values']) / opts[k]['gflop']
-      comparisons['roi'].append({'label': f"{_short(table[k])} vs {_short(table[best_c])} (ROI, pts/GFLOP)",
-                                 'a': k, 'b': best_c, 'cmp': stats.compare(roi_s, roi_c, paired=True)})
+      comparisons['roi'].append(
+        {
+          'label': f'{_short(table[k])} vs {_short(table[best_c])} (ROI, pts/GFLOP)',
+          'a': k,
+          'b': best_c,
+          'cmp': stats.compare(roi_s, roi_c, paired=True),
+        }
+      )
     longest = max(cont, key=lambda k: table[k]['steps'])
     for k in sw:
-      comparisons['gain'].append({'label': f"{_short(table[k])} vs {_short(table[longest])} (Δ points)",
-                                  'a': k, 'b': longest,
-                                  'cmp': stats.compare(np.array(table[k]['delta_values']),
-                                                       np.array(table[longest]['delta_values']), paired=True)})
+      comparisons['gain'].append(
+        {
+          'label': f'{_short(table[k])} vs {_short(table[longest])} (Δ points)',
+          'a': k,
+          'b': longest,
+          'cmp': stats.compare(
+            np.array(table[k]['delta_values']), np.array(table[longest]['delta_values']), paired=True
+          ),
+        }
+      )
   # smaller vs larger candidates at the same budget: does a smaller one beat a larger one?
   for b in _tuple(config.switch_steps):
     at = [k for k in sw if table[k]['steps'] == b]
     for a in at:
       for o in at:
         if table[a]['params'] < table[o]['params']:
-          comparisons['size'].append({
-              'label': f"{_short(table[a])} vs {_short(table[o])} ({table[o]['params'] / table[a]['params']:.1f}× "
-                       'larger; Δ points)', 'a': a, 'b': o, 'size_ratio': table[o]['params'] / table[a]['params'],
-              'cmp': stats.compare(np.array(table[a]['delta_values']), np.array(table[o]['delta_values']),
-                                   paired=True)})
+          comparisons['size'].append(
+            {
+              'label': f'{_short(table[a])} vs {_short(table[o])} ({table[o]["params"] / table[a]["params"]:.1f}× '
+              'larger; Δ points)',
+              'a': a,
+              'b': o,
+              'size_ratio': table[o]['params'] / table[a]['params'],
+              'cmp': stats.compare(
+                np.array(table[a]['delta_values']), np.array(table[o]['delta_values']), paired=True
+              ),
+            }
+          )
   for fam in comparisons.values():
     for c, p in zip(fam, stats.holm([c['cmp']['student']['p'] for c in fam])):
       c['holm_p'] = p
@@ -437,12 +562,18 @@ def analyze(runs: list[dict], config) -> dict:
   ratios = {}
   if best_c and best_s:
     for unit, with_pre in (('gflop', False), ('gflop', True), ('100steps', False), ('100steps', True)):
-      cost_s = (opts[best_s]['gflop_with_pretrain'] if with_pre else opts[best_s]['gflop']) if unit == 'gflop' \
-          else (opts[best_s]['steps'] + (opts[best_s].get('pretrain_steps', 0) if with_pre else 0)) / 100.0
+      cost_s = (
+        (opts[best_s]['gflop_with_pretrain'] if with_pre else opts[best_s]['gflop'])
+        if unit == 'gflop'
+        else (opts[best_s]['steps'] + (opts[best_s].get('pretrain_steps', 0) if with_pre else 0)) / 100.0
+      )
       cost_c = opts[best_c]['gflop'] if unit == 'gflop' else opts[best_c]['steps'] / 100.0
-      ratios[f"{unit}{'_with_pretrain' if with_pre else ''}"] = _ratio_boot(
-          np.array(table[best_s]['delta_values']) / cost_s, np.array(table[best_c]['delta_values']) / cost_c,
-          config.n_boot, config.seed)
+      ratios[f'{unit}{"_with_pretrain" if with_pre else ""}'] = _ratio_boot(
+        np.array(table[best_s]['delta_values']) / cost_s,
+        np.array(table[best_c]['delta_values']) / cost_c,
+        config.n_boot,
+        config.seed,
+      )
 
   # the same best switch against every training attempt: how much does the choice of denominator matter?
   by_cont = {}
@@ -452,23 +583,39 @@ def analyze(runs: list[dict], config) -> dict:
       for unit in ('gflop', '100steps'):
         cs = opts[best_s]['gflop'] if unit == 'gflop' else opts[best_s]['steps'] / 100.0
         cc = opts[k]['gflop'] if unit == 'gflop' else opts[k]['steps'] / 100.0
-        by_cont[k][unit] = _ratio_boot(np.array(table[best_s]['delta_values']) / cs,
-                                       np.array(table[k]['delta_values']) / cc, config.n_boot, config.seed)
+        by_cont[k][unit] = _ratio_boot(
+          np.array(table[best_s]['delta_values']) / cs,
+          np.array(table[k]['delta_values']) / cc,
+          config.n_boot,
+          config.seed,
+        )
 
-  analysis = {'seeds': seeds, 'acc0': acc0, 'options': table, 'order': cont + sw, 'best_continue': best_c,
-              'ratios_by_continue': by_cont,
-              'best_switch': best_s, 'comparisons': comparisons, 'ratios': ratios,
-              'pretrain': {'first_acc': stats.describe(np.array([r['metrics']['first_acc'] for r in pre
-                                                                  if r['status'] == 'ok'], float) * 100),
-                           'zoo_source_acc': stats.describe(np.array([r['metrics']['zoo_source_acc'] for r in pre
-                                                                       if r['status'] == 'ok'], float) * 100)},
-              'n_diverged': sum(o['diverged'] for o in opts.values())}
+  analysis = {
+    'seeds': seeds,
+    'acc0': acc0,
+    'options': table,
+    'order': cont + sw,
+    'best_continue': best_c,
+    'ratios_by_continue': by_cont,
+    'best_switch': best_s,
+    'comparisons': comparisons,
+    'ratios': ratios,
+    'pretrain': {
+      'first_acc': stats.describe(
+        np.array([r['metrics']['first_acc'] for r in pre if r['status'] == 'ok'], float) * 100
+      ),
+      'zoo_source_acc': stats.describe(
+        np.array([r['metrics']['zoo_source_acc'] for r in pre if r['status'] == 'ok'], float) * 100
+      ),
+    },
+    'n_diverged': sum(o['diverged'] for o in opts.values()),
+  }
   analysis['headline'] = _headline(analysis)
   return json_safe(analysis)
 
 
 def _short(o) -> str:
-  return f"continue +{o['steps']}" if o['arm'] == 'continue' else f"{o['candidate']}@{o['steps']}"
+  return f'continue +{o["steps"]}' if o['arm'] == 'continue' else f'{o["candidate"]}@{o["steps"]}'
 
 
 def _ci(d, digits=3) -> str:
@@ -487,28 +634,41 @@ def _headline(an: dict) -> dict:
   cont = [k for k in an['order'] if t[k]['arm'] == 'continue']
   if cont:
     rois = [t[k]['roi_gflop']['mean'] for k in cont]
-    parts.append(f"continued training gained {report.fmt(min(t[k]['delta']['mean'] for k in cont))}…"
-                 f"{report.fmt(max(t[k]['delta']['mean'] for k in cont))} points, ROI "
-                 f"{report.fmt(min(rois))}…{report.fmt(max(rois))} pts/GFLOP")
+    parts.append(
+      f'continued training gained {report.fmt(min(t[k]["delta"]["mean"] for k in cont))}…'
+      f'{report.fmt(max(t[k]["delta"]["mean"] for k in cont))} points, ROI '
+      f'{report.fmt(min(rois))}…{report.fmt(max(rois))} pts/GFLOP'
+    )
   if bs:
-    parts.append(f"best switch ({_short(t[bs])}) +{report.fmt(t[bs]['delta']['mean'])} points "
-                 f"[{report.fmt(t[bs]['delta']['ci95'][0])}, {report.fmt(t[bs]['delta']['ci95'][1])}], ROI "
-                 f"{report.fmt(t[bs]['roi_gflop']['mean'])} pts/GFLOP")
+    parts.append(
+      f'best switch ({_short(t[bs])}) +{report.fmt(t[bs]["delta"]["mean"])} points '
+      f'[{report.fmt(t[bs]["delta"]["ci95"][0])}, {report.fmt(t[bs]["delta"]["ci95"][1])}], ROI '
+      f'{report.fmt(t[bs]["roi_gflop"]["mean"])} pts/GFLOP'
+    )
   r = an['ratios'].get('gflop')
   if r:
-    parts.append(f"ROI ratio {report.fmt(r['ratio'])}× [{report.fmt(r['ci95'][0])}, {report.fmt(r['ci95'][1])}] "
-                 f"(denominator ≤ 0 in {report.fmt(100 * r['frac_den_le_0'])}% of resamples)")
-    effect = {'name': f'ROI ratio, best switch ({_short(t[bs])}) / best continue ({_short(t[bc])}), pts/GFLOP',
-              'value': r['ratio'], 'ci95': r['ci95']}
+    parts.append(
+      f'ROI ratio {report.fmt(r["ratio"])}× [{report.fmt(r["ci95"][0])}, {report.fmt(r["ci95"][1])}] '
+      f'(denominator ≤ 0 in {report.fmt(100 * r["frac_den_le_0"])}% of resamples)'
+    )
+    effect = {
+      'name': f'ROI ratio, best switch ({_short(t[bs])}) / best continue ({_short(t[bc])}), pts/GFLOP',
+      'value': r['ratio'],
+      'ci95': r['ci95'],
+    }
     rp = an['ratios'].get('gflop_with_pretrain')
     if rp:
-      parts.append(f"charging the zoo's pretraining: {report.fmt(rp['ratio'])}× "
-                   f"[{report.fmt(rp['ci95'][0])}, {report.fmt(rp['ci95'][1])}]")
+      parts.append(
+        f"charging the zoo's pretraining: {report.fmt(rp['ratio'])}× "
+        f'[{report.fmt(rp["ci95"][0])}, {report.fmt(rp["ci95"][1])}]'
+      )
   size = [c for c in an['comparisons']['size'] if c['cmp']['mean_diff'] > 0 and c['holm_p'] < 0.05]
   if size:
     c = max(size, key=lambda c: c['size_ratio'])
-    parts.append(f"{_short(t[c['a']])} beat the {report.fmt(c['size_ratio'])}× larger {_short(t[c['b']])} by "
-                 f"{report.fmt(c['cmp']['mean_diff'])} points (Holm p {report.fmt_p(c['holm_p'])})")
+    parts.append(
+      f'{_short(t[c["a"]])} beat the {report.fmt(c["size_ratio"])}× larger {_short(t[c["b"]])} by '
+      f'{report.fmt(c["cmp"]["mean_diff"])} points (Holm p {report.fmt_p(c["holm_p"])})'
+    )
   roi_sig = [c for c in an['comparisons']['roi'] if c['a'] == bs]
   gain_sig = [c for c in an['comparisons']['gain'] if c['a'] == bs]
   if r and roi_sig and gain_sig:
@@ -516,58 +676,100 @@ def _headline(an: dict) -> dict:
     roi_better = roi_sig[0]['cmp']['mean_diff'] > 0 and roi_sig[0]['holm_p'] < 0.05
     ratio_big = r['ci95'][0] is not None and r['ci95'][0] > 1
     reproduced = bool(gain_better and roi_better and ratio_big and bool(size))
-    held = [txt for ok, txt in ((gain_better, 'the switch gains significantly more than the longest training '
-                                 'attempt'),
-                                (roi_better and ratio_big, 'its ROI beats the best training attempt\'s '
-                                 '(ratio CI above 1)'),
-                                (bool(size), 'a smaller candidate beats a larger one (Holm p < 0.05)')) if ok]
-    failed = [txt for ok, txt in ((gain_better, 'the switch does not gain significantly more than the longest '
-                                   'training attempt'),
-                                  (roi_better and ratio_big, 'its ROI is not clearly above the best training '
-                                   'attempt\'s (paired test or ratio CI reaches 1)'),
-                                  (bool(size), 'no smaller candidate significantly beats a larger one'))
-              if not ok]
+    held = [
+      txt
+      for ok, txt in (
+        (gain_better, 'the switch gains significantly more than the longest training attempt'),
+        (roi_better and ratio_big, "its ROI beats the best training attempt's (ratio CI above 1)"),
+        (bool(size), 'a smaller candidate beats a larger one (Holm p < 0.05)'),
+      )
+      if ok
+    ]
+    failed = [
+      txt
+      for ok, txt in (
+        (gain_better, 'the switch does not gain significantly more than the longest training attempt'),
+        (
+          roi_better and ratio_big,
+          "its ROI is not clearly above the best training attempt's (paired test or ratio CI reaches 1)",
+        ),
+        (bool(size), 'no smaller candidate significantly beats a larger one'),
+      )
+      if not ok
+    ]
   if reproduced is None:
     verdict = 'not enough options to compare'
   elif reproduced:
     verdict = 'reproduced: ' + '; '.join(held)
   else:
-    verdict = ('partly reproduced: ' + '; '.join(held) + '; but ' + '; '.join(failed)) if held else \
-        ('not reproduced: ' + '; '.join(failed))
-  return {'finding': 'Model switching vs continued training: ROI',
-          'claim': 'training gained −0.5…+0.2 %/min; a 5-min switch +19 points (+3.8 %/min), 38× ROI; a smaller '
-                   'model beat a 4.5× larger one',
-          'result': '; '.join(parts), 'effect': effect, 'verdict': verdict, 'reproduced': reproduced}
+    verdict = (
+      ('partly reproduced: ' + '; '.join(held) + '; but ' + '; '.join(failed))
+      if held
+      else ('not reproduced: ' + '; '.join(failed))
+    )
+  return {
+    'finding': 'Model switching vs continued training: ROI',
+    'claim': 'training gained −0.5…+0.2 %/min; a 5-min switch +19 points (+3.8 %/min), 38× ROI; a smaller '
+    'model beat a 4.5× larger one',
+    'result': '; '.join(parts),
+    'effect': effect,
+    'verdict': verdict,
+    'reproduced': reproduced,
+  }
 
 
 # ---------------------------------------------------------------------------------------------------
 # Report
 
+
 def make_report(an: dict, runs: list, log, config, plot_dir: str) -> str:
   del runs
   t, order = an['options'], an['order']
-  lines = ['# Model switching vs continued training: return on investment', '',
-           f"Claim: {an['headline']['claim']}.", '',
-           f"{len(an['seeds'])} seeds. Task: {config.num_classes}-class labels from a random teacher "
-           f"argmax(B·φ(A·x)), x ~ N(0, I_{config.input_dim}), φ(h) = relu(h) + {config.teacher_neg_slope}·relu(−h). "
-           f"First choice: a linear classifier trained {config.first_steps} steps (the decision point), held-out "
-           f"accuracy acc0 = {_ci(an['acc0'])}%. Zoo: one-hidden-layer ReLU MLPs ({', '.join(candidate_names(config))}; "
-           f"'related' = pretrained {config.zoo_pretrain_steps} steps on a {config.source_classes}-class task sharing "
-           "the teacher's features, 'unrelated' = the same on fresh features, 'scratch' = not pretrained); a switch "
-           'puts a fresh head on the candidate and fine-tunes all of it. Every option starts from the decision '
-           f'point and sees the same data stream (batch {config.batch_size}); held-out set {config.eval_size} '
-           'examples per seed. Δ = accuracy − acc0 in points, paired by seed. Cost: training FLOPs '
-           '(6·batch·multiply-adds per step; GFLOP) and optimizer steps; the zoo\'s pretraining is not charged '
-           'here (as in the write-up) — see the audit. Cells: mean [95% CI].', '']
+  lines = [
+    '# Model switching vs continued training: return on investment',
+    '',
+    f'Claim: {an["headline"]["claim"]}.',
+    '',
+    f'{len(an["seeds"])} seeds. Task: {config.num_classes}-class labels from a random teacher '
+    f'argmax(B·φ(A·x)), x ~ N(0, I_{config.input_dim}), φ(h) = relu(h) + {config.teacher_neg_slope}·relu(−h). '
+    f'First choice: a linear classifier trained {config.first_steps} steps (the decision point), held-out '
+    f'accuracy acc0 = {_ci(an["acc0"])}%. Zoo: one-hidden-layer ReLU MLPs ({", ".join(candidate_names(config))}; '
+    f"'related' = pretrained {config.zoo_pretrain_steps} steps on a {config.source_classes}-class task sharing "
+    "the teacher's features, 'unrelated' = the same on fresh features, 'scratch' = not pretrained); a switch "
+    'puts a fresh head on the candidate and fine-tunes all of it. Every option starts from the decision '
+    f'point and sees the same data stream (batch {config.batch_size}); held-out set {config.eval_size} '
+    'examples per seed. Δ = accuracy − acc0 in points, paired by seed. Cost: training FLOPs '
+    "(6·batch·multiply-adds per step; GFLOP) and optimizer steps; the zoo's pretraining is not charged "
+    'here (as in the write-up) — see the audit. Cells: mean [95% CI].',
+    '',
+  ]
   if an['n_diverged']:
-    lines += [f"**{an['n_diverged']} runs diverged**; they are counted and left out of every mean.", '']
-  header = ['option', 'params', 'steps', 'cost GFLOP', 'accuracy %', 'Δ points', 'ROI pts/GFLOP',
-            'ROI pts/100 steps']
+    lines += [f'**{an["n_diverged"]} runs diverged**; they are counted and left out of every mean.', '']
+  header = [
+    'option',
+    'params',
+    'steps',
+    'cost GFLOP',
+    'accuracy %',
+    'Δ points',
+    'ROI pts/GFLOP',
+    'ROI pts/100 steps',
+  ]
   rows = []
   for k in order:
     o = t[k]
-    rows.append([o['label'], str(o['params']), str(o['steps']), report.fmt(o['gflop']), _ci(o['acc']),
-                 _ci(o['delta']), _ci(o['roi_gflop']), _ci(o['roi_100steps'])])
+    rows.append(
+      [
+        o['label'],
+        str(o['params']),
+        str(o['steps']),
+        report.fmt(o['gflop']),
+        _ci(o['acc']),
+        _ci(o['delta']),
+        _ci(o['roi_gflop']),
+        _ci(o['roi_100steps']),
+      ]
+    )
   lines += [report.markdown_table(header, rows), '']
 
   bc, bs = an['best_continue'], an['best_switch']
@@ -576,61 +778,113 @@ def make_report(an: dict, runs: list, log, config, plot_dir: str) -> str:
   cont = [k for k in order if t[k]['arm'] == 'continue']
   crow = []
   if cont:
-    crow.append(['ROI of training attempts', f"{CLAIM['train_roi_range'][0]:+}…{CLAIM['train_roi_range'][1]:+} %/min",
-                 f"{report.fmt(min(t[k]['roi_gflop']['mean'] for k in cont))}…"
-                 f"{report.fmt(max(t[k]['roi_gflop']['mean'] for k in cont))} pts/GFLOP; "
-                 f"{report.fmt(min(t[k]['roi_100steps']['mean'] for k in cont))}…"
-                 f"{report.fmt(max(t[k]['roi_100steps']['mean'] for k in cont))} pts/100 steps"])
+    crow.append(
+      [
+        'ROI of training attempts',
+        f'{CLAIM["train_roi_range"][0]:+}…{CLAIM["train_roi_range"][1]:+} %/min',
+        f'{report.fmt(min(t[k]["roi_gflop"]["mean"] for k in cont))}…'
+        f'{report.fmt(max(t[k]["roi_gflop"]["mean"] for k in cont))} pts/GFLOP; '
+        f'{report.fmt(min(t[k]["roi_100steps"]["mean"] for k in cont))}…'
+        f'{report.fmt(max(t[k]["roi_100steps"]["mean"] for k in cont))} pts/100 steps',
+      ]
+    )
   if bs:
-    crow.append(['gain of the model switch', f"+{CLAIM['switch_gain']:g} points",
-                 f"{_ci(t[bs]['delta'])} points ({_short(t[bs])})"])
-    crow.append(['ROI of the model switch', f"+{CLAIM['switch_roi']:g} %/min",
-                 f"{_ci(t[bs]['roi_gflop'])} pts/GFLOP; {_ci(t[bs]['roi_100steps'])} pts/100 steps"])
+    crow.append(
+      [
+        'gain of the model switch',
+        f'+{CLAIM["switch_gain"]:g} points',
+        f'{_ci(t[bs]["delta"])} points ({_short(t[bs])})',
+      ]
+    )
+    crow.append(
+      [
+        'ROI of the model switch',
+        f'+{CLAIM["switch_roi"]:g} %/min',
+        f'{_ci(t[bs]["roi_gflop"])} pts/GFLOP; {_ci(t[bs]["roi_100steps"])} pts/100 steps',
+      ]
+    )
   for key, name in (('gflop', 'pts/GFLOP'), ('100steps', 'pts/100 steps')):
     if key in r:
-      crow.append([f'ROI ratio switch / training ({name})', f"{CLAIM['roi_ratio']:g}×", _ratio_text(r[key])])
+      crow.append([f'ROI ratio switch / training ({name})', f'{CLAIM["roi_ratio"]:g}×', _ratio_text(r[key])])
   size = an['comparisons']['size']
   if size:
     c = max(size, key=lambda c: (c['cmp']['mean_diff'] > 0, c['size_ratio']))
-    crow.append(['a smaller model beat a larger one', f"{CLAIM['size_ratio']:g}× larger",
-                 f"{_short(t[c['a']])} − {_short(t[c['b']])} ({report.fmt(c['size_ratio'])}× larger): "
-                 f"{_ci({'mean': c['cmp']['mean_diff'], 'ci95': c['cmp']['mean_diff_ci95']})} points, "
-                 f"Holm p {report.fmt_p(c['holm_p'])}"])
+    crow.append(
+      [
+        'a smaller model beat a larger one',
+        f'{CLAIM["size_ratio"]:g}× larger',
+        f'{_short(t[c["a"]])} − {_short(t[c["b"]])} ({report.fmt(c["size_ratio"])}× larger): '
+        f'{_ci({"mean": c["cmp"]["mean_diff"], "ci95": c["cmp"]["mean_diff_ci95"]})} points, '
+        f'Holm p {report.fmt_p(c["holm_p"])}',
+      ]
+    )
   lines += [report.markdown_table(['quantity', 'claimed', 'ours'], crow), '']
-  lines += [f"Best options by mean ROI (chosen after seeing the data, as a practitioner would): "
-            f"{_short(t[bc]) if bc else '–'} among the training attempts, {_short(t[bs]) if bs else '–'} among the "
-            f"switches. Ratios: ratio of mean ROIs, percentile bootstrap over seeds ({config.n_boot} paired "
-            'resamples).', '']
+  lines += [
+    f'Best options by mean ROI (chosen after seeing the data, as a practitioner would): '
+    f'{_short(t[bc]) if bc else "–"} among the training attempts, {_short(t[bs]) if bs else "–"} among the '
+    f'switches. Ratios: ratio of mean ROIs, percentile bootstrap over seeds ({config.n_boot} paired '
+    'resamples).',
+    '',
+  ]
   rbc = an.get('ratios_by_continue') or {}
   if rbc and bs:
-    rrows = [[_short(t[k]), _ci(t[k]['delta']), _ci(t[k]['roi_gflop']), _ratio_text(rbc[k]['gflop']),
-              _ratio_text(rbc[k]['100steps'])] for k in rbc]
-    lines += [f'## The ratio depends on the denominator: {_short(t[bs])} against every training attempt', '',
-              report.markdown_table(['training attempt', 'Δ points', 'ROI pts/GFLOP', 'ROI ratio (FLOPs)',
-                                     'ROI ratio (steps)'], rrows), '']
+    rrows = [
+      [
+        _short(t[k]),
+        _ci(t[k]['delta']),
+        _ci(t[k]['roi_gflop']),
+        _ratio_text(rbc[k]['gflop']),
+        _ratio_text(rbc[k]['100steps']),
+      ]
+      for k in rbc
+    ]
+    lines += [
+      f'## The ratio depends on the denominator: {_short(t[bs])} against every training attempt',
+      '',
+      report.markdown_table(
+        ['training attempt', 'Δ points', 'ROI pts/GFLOP', 'ROI ratio (FLOPs)', 'ROI ratio (steps)'], rrows
+      ),
+      '',
+    ]
 
-  titles = {'roi': 'Switch vs the best continue option: ROI (pts/GFLOP), paired by seed',
-            'gain': 'Switch vs the longest continue option: Δ points, paired by seed',
-            'size': 'Smaller vs larger candidates at the same budget: Δ points, paired by seed'}
+  titles = {
+    'roi': 'Switch vs the best continue option: ROI (pts/GFLOP), paired by seed',
+    'gain': 'Switch vs the longest continue option: Δ points, paired by seed',
+    'size': 'Smaller vs larger candidates at the same budget: Δ points, paired by seed',
+  }
   for fam in ('roi', 'gain', 'size'):
     cs = an['comparisons'][fam]
     if not cs:
       continue
-    lines += [f'## {titles[fam]}', '', report.comparison_table([(c['label'], c['cmp']) for c in cs],
-                                                               holm=[c['holm_p'] for c in cs]), '']
+    lines += [
+      f'## {titles[fam]}',
+      '',
+      report.comparison_table([(c['label'], c['cmp']) for c in cs], holm=[c['holm_p'] for c in cs]),
+      '',
+    ]
     for c in cs:
-      lines.append('- ' + report.verdict(c['label'], c['cmp'], holm_p=c['holm_p'],
-                                         names=(_short(t[c['a']]), _short(t[c['b']]))))
+      lines.append(
+        '- '
+        + report.verdict(
+          c['label'], c['cmp'], holm_p=c['holm_p'], names=(_short(t[c['a']]), _short(t[c['b']]))
+        )
+      )
     lines.append('')
 
   lines += ['## Audit', '', _audit_text(an, config), '']
-  lines += ['## Verdict', '', f"{an['headline']['verdict']}: {an['headline']['result']}.", '']
+  lines += ['## Verdict', '', f'{an["headline"]["verdict"]}: {an["headline"]["result"]}.', '']
 
   # Plots: ROI per option (per-seed strip), and Δ vs cost (the investment curve)
   paths = []
   groups = {_short(t[k]): t[k]['delta_values'] for k in order}
-  paths.append(plots.strip_plot(f'{plot_dir}/gain_by_option.png', groups,
-                                'Accuracy gain over the decision point, per seed', 'Δ accuracy (points)'))
+  paths.append(
+    plots.strip_plot(
+      f'{plot_dir}/gain_by_option.png',
+      groups,
+      'Accuracy gain over the decision point, per seed',
+      'Δ accuracy (points)',
+    )
+  )
   xs, curves = {}, {}
   series = {'continue (first choice)': [k for k in order if t[k]['arm'] == 'continue']}
   for name in candidate_names(config):
@@ -639,26 +893,35 @@ def make_report(an: dict, runs: list, log, config, plot_dir: str) -> str:
     keys = sorted(keys, key=lambda k: t[k]['gflop'])
     if keys:
       xs[label] = np.array([t[k]['gflop'] for k in keys])
-      curves[label] = np.array([[np.nan if v is None else v for v in t[k]['delta_values']] for k in keys],
-                               float).T                                         # (seeds, budgets)
+      curves[label] = np.array(
+        [[np.nan if v is None else v for v in t[k]['delta_values']] for k in keys], float
+      ).T  # (seeds, budgets)
   if curves:
-    paths.append(plots.curves_with_bands(f'{plot_dir}/gain_vs_cost.png', xs, curves,
-                                         'Held-out gain vs compute spent after the decision point',
-                                         'training GFLOP (log; one point per step budget)',
-                                         'Δ accuracy (points)', logx=True))
+    paths.append(
+      plots.curves_with_bands(
+        f'{plot_dir}/gain_vs_cost.png',
+        xs,
+        curves,
+        'Held-out gain vs compute spent after the decision point',
+        'training GFLOP (log; one point per step budget)',
+        'Δ accuracy (points)',
+        logx=True,
+      )
+    )
   lines += ['## Plots', ''] + [f'![{p.rsplit("/", 1)[1]}](plots/{p.rsplit("/", 1)[1]})' for p in paths]
   return '\n'.join(lines) + '\n'
 
 
 def _ratio_text(r) -> str:
   lo, hi = r['ci95']
-  unbounded = hi is None and lo is not None     # +inf became None in results.json
-  ci = f"[{report.fmt(lo)}, {'∞' if unbounded else report.fmt(hi)}]"
+  unbounded = hi is None and lo is not None  # +inf became None in results.json
+  ci = f'[{report.fmt(lo)}, {"∞" if unbounded else report.fmt(hi)}]'
   extra = ''
   if r['frac_den_le_0']:
-    extra = (f" (training ROI ≤ 0 in {report.fmt(100 * r['frac_den_le_0'])}% of resamples"
-             + ('; unbounded)' if unbounded else ')'))
-  return f"{report.fmt(r['ratio'])}× {ci}{extra}"
+    extra = f' (training ROI ≤ 0 in {report.fmt(100 * r["frac_den_le_0"])}% of resamples' + (
+      '; unbounded)' if unbounded else ')'
+    )
+  return f'{report.fmt(r["ratio"])}× {ci}{extra}'
 
 
 def _audit_text(an: dict, config) -> str:
@@ -671,52 +934,74 @@ def _audit_text(an: dict, config) -> str:
     out.append(f"The ratio's denominator is the training gain of {_short(t[bc])}: {_ci(d)} points. ")
     frac = r['gflop']['frac_den_le_0'] or 0.0
     if lo is not None and lo <= 0:
-      out.append('Its CI reaches 0, so the ratio has no finite upper bound in principle: in '
-                 f'{report.fmt(100 * frac)}% of bootstrap resamples the training ROI is ≤ 0 (ratio ∞ or negative)'
-                 + ('; the CI below is finite only because that is under 2.5%. ' if r['gflop']['ci95'][1] is not None
-                    else ', so the CI below is unbounded. ')
-                 + 'An "N× ROI" figure with such a denominator is one draw from a very wide interval. ')
+      out.append(
+        'Its CI reaches 0, so the ratio has no finite upper bound in principle: in '
+        f'{report.fmt(100 * frac)}% of bootstrap resamples the training ROI is ≤ 0 (ratio ∞ or negative)'
+        + (
+          '; the CI below is finite only because that is under 2.5%. '
+          if r['gflop']['ci95'][1] is not None
+          else ', so the CI below is unbounded. '
+        )
+        + 'An "N× ROI" figure with such a denominator is one draw from a very wide interval. '
+      )
     elif lo is not None and hi is not None and lo > 0:
-      out.append(f'Its CI excludes 0 but spans a factor {report.fmt(hi / lo)} (upper/lower), and the ratio inherits '
-                 'that spread. ')
+      out.append(
+        f'Its CI excludes 0 but spans a factor {report.fmt(hi / lo)} (upper/lower), and the ratio inherits '
+        'that spread. '
+      )
     rr = r['gflop']
-    out.append(f"Bootstrap: the ratio is {_ratio_text(rr)}. ")
-    spans = [(v['gflop']['ci95'][1] / v['gflop']['ci95'][0], k) for k, v in (an.get('ratios_by_continue') or {}).items()
-             if v['gflop']['ci95'][0] and v['gflop']['ci95'][1] and v['gflop']['ci95'][0] > 0]
+    out.append(f'Bootstrap: the ratio is {_ratio_text(rr)}. ')
+    spans = [
+      (v['gflop']['ci95'][1] / v['gflop']['ci95'][0], k)
+      for k, v in (an.get('ratios_by_continue') or {}).items()
+      if v['gflop']['ci95'][0] and v['gflop']['ci95'][1] and v['gflop']['ci95'][0] > 0
+    ]
     if spans:
       f, k = max(spans)
-      out.append(f"The widest ratio CI (against {_short(t[k])}, whose gain is {_ci(t[k]['delta'])} points) spans a "
-                 f"factor {report.fmt(f)}: a ratio of two noisy gains is far less certain than either gain. ")
+      out.append(
+        f'The widest ratio CI (against {_short(t[k])}, whose gain is {_ci(t[k]["delta"])} points) spans a '
+        f'factor {report.fmt(f)}: a ratio of two noisy gains is far less certain than either gain. '
+      )
     cont = [k for k in an['order'] if t[k]['arm'] == 'continue']
     neg = [k for k in cont if t[k]['delta']['ci95'][0] is not None and t[k]['delta']['ci95'][0] <= 0]
     if neg:
-      out.append(f"Continue options whose gain CI includes 0 or less: {', '.join(_short(t[k]) for k in neg)}; "
-                 'a ratio with any of them in the denominator is unstable. ')
+      out.append(
+        f'Continue options whose gain CI includes 0 or less: {", ".join(_short(t[k]) for k in neg)}; '
+        'a ratio with any of them in the denominator is unstable. '
+      )
   if 'gflop_with_pretrain' in r and bs:
     o = t[bs]
-    out.append(f"Accounting: the write-up's switch cost ({_short(o)}: {report.fmt(o['gflop'])} GFLOP of fine-tuning) "
-               f"leaves out the compute that made the zoo model; charging its pretraining "
-               f"({report.fmt(o['gflop_with_pretrain'] - o['gflop'])} GFLOP) gives ROI "
-               f"{_ci(o['roi_gflop_with_pretrain'])} pts/GFLOP and a ratio of {_ratio_text(r['gflop_with_pretrain'])}"
-               + ('; per FLOP spent in total, continuing the first choice then has the higher ROI. '
-                  if r['gflop_with_pretrain']['ci95'][1] is not None and r['gflop_with_pretrain']['ci95'][1] < 1
-                  else '. ')
-               + f"Counting steps instead of FLOPs (overhead-bound hardware): ratio {_ratio_text(r['100steps'])} "
-               f"without and {_ratio_text(r['100steps_with_pretrain'])} with the pretraining steps. ")
+    out.append(
+      f"Accounting: the write-up's switch cost ({_short(o)}: {report.fmt(o['gflop'])} GFLOP of fine-tuning) "
+      f'leaves out the compute that made the zoo model; charging its pretraining '
+      f'({report.fmt(o["gflop_with_pretrain"] - o["gflop"])} GFLOP) gives ROI '
+      f'{_ci(o["roi_gflop_with_pretrain"])} pts/GFLOP and a ratio of {_ratio_text(r["gflop_with_pretrain"])}'
+      + (
+        '; per FLOP spent in total, continuing the first choice then has the higher ROI. '
+        if r['gflop_with_pretrain']['ci95'][1] is not None and r['gflop_with_pretrain']['ci95'][1] < 1
+        else '. '
+      )
+      + f'Counting steps instead of FLOPs (overhead-bound hardware): ratio {_ratio_text(r["100steps"])} '
+      f'without and {_ratio_text(r["100steps_with_pretrain"])} with the pretraining steps. '
+    )
   rbc = an.get('ratios_by_continue') or {}
   vals = [(v['gflop']['ratio'], k) for k, v in rbc.items() if v['gflop']['ratio'] is not None]
   if len(vals) > 1:
     lo_r, hi_r = min(vals), max(vals)
-    out.append(f"The same switch is {report.fmt(lo_r[0])}× better than {_short(t[lo_r[1]])} but "
-               f"{report.fmt(hi_r[0])}× better than {_short(t[hi_r[1]])} (FLOPs): once the first choice sits near "
-               'its ceiling, a training attempt\'s ROI falls as 1/cost, so a single "N× ROI" mostly reflects which '
-               'attempt is put in the denominator. ')
+    out.append(
+      f'The same switch is {report.fmt(lo_r[0])}× better than {_short(t[lo_r[1]])} but '
+      f'{report.fmt(hi_r[0])}× better than {_short(t[hi_r[1]])} (FLOPs): once the first choice sits near '
+      'its ceiling, a training attempt\'s ROI falls as 1/cost, so a single "N× ROI" mostly reflects which '
+      'attempt is put in the denominator. '
+    )
   cont = [k for k in an['order'] if t[k]['arm'] == 'continue']
   if bs and cont:
     best_gain = max(cont, key=lambda k: t[k]['delta']['mean'])
-    out.append(f"ROI also hides the ceiling: the best any training attempt gained was "
-               f"{report.fmt(t[best_gain]['delta']['mean'])} points ({_short(t[best_gain])}), the best switch "
-               f"{report.fmt(max(t[k]['delta']['mean'] for k in an['order'] if t[k]['arm'] == 'switch'))} points. ")
+    out.append(
+      f'ROI also hides the ceiling: the best any training attempt gained was '
+      f'{report.fmt(t[best_gain]["delta"]["mean"])} points ({_short(t[best_gain])}), the best switch '
+      f'{report.fmt(max(t[k]["delta"]["mean"] for k in an["order"] if t[k]["arm"] == "switch"))} points. '
+    )
   # which candidates produce the effect?
   sw = [k for k in an['order'] if t[k]['arm'] == 'switch']
   if sw:
@@ -724,17 +1009,27 @@ def _audit_text(an: dict, config) -> str:
     at = sorted([k for k in sw if t[k]['steps'] == big], key=lambda k: -t[k]['delta']['mean'])
     top = at[0]
     beaten_bigger = [k for k in at[1:] if t[k]['params'] > t[top]['params']]
-    out.append(f'At the largest fine-tuning budget ({big} steps) the candidates rank ' + ', '.join(
-        f"{t[k]['candidate']} ({t[k]['params']} params) {report.fmt(t[k]['delta']['mean'])}" for k in at)
-        + ' points' + (f": the smaller {t[top]['candidate']} is ahead of larger candidates, so the recipe, not the "
-                       'size, puts it first (the size table says which of these gaps are significant). '
-                       if beaten_bigger else '. '))
+    out.append(
+      f'At the largest fine-tuning budget ({big} steps) the candidates rank '
+      + ', '.join(
+        f'{t[k]["candidate"]} ({t[k]["params"]} params) {report.fmt(t[k]["delta"]["mean"])}' for k in at
+      )
+      + ' points'
+      + (
+        f': the smaller {t[top]["candidate"]} is ahead of larger candidates, so the recipe, not the '
+        'size, puts it first (the size table says which of these gaps are significant). '
+        if beaten_bigger
+        else '. '
+      )
+    )
   pre = an['pretrain']
   if pre['first_acc']['mean'] is not None and cont:
     longest = max(cont, key=lambda k: t[k]['steps'])
-    out.append(f"Premise: the first choice (linear) reached {report.fmt(pre['first_acc']['mean'])}% by the decision "
-               f"point and {report.fmt(t[longest]['acc']['mean'])}% after {_short(t[longest])} "
-               f"({report.fmt(t[longest]['delta']['mean'])} points): it sits near its own ceiling on this teacher, "
-               'which is the situation the claim describes ("baseline accuracy is poor"); with a first choice far '
-               'from its ceiling, continued training would earn more.')
+    out.append(
+      f'Premise: the first choice (linear) reached {report.fmt(pre["first_acc"]["mean"])}% by the decision '
+      f'point and {report.fmt(t[longest]["acc"]["mean"])}% after {_short(t[longest])} '
+      f'({report.fmt(t[longest]["delta"]["mean"])} points): it sits near its own ceiling on this teacher, '
+      'which is the situation the claim describes ("baseline accuracy is poor"); with a first choice far '
+      'from its ceiling, continued training would earn more.'
+    )
   return ''.join(out)

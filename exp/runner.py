@@ -22,6 +22,7 @@ Resume order (the one place it is written down):
      (any device count) and training continues from the saved step with the same chunk function.
 Per-step randomness is fold_in(run_key, step), so a resumed run draws what an uninterrupted one would.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -30,13 +31,13 @@ import json
 import os
 import shutil
 import time
-from typing import Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from exp import config as cfglib
 from exp.experiment import Arm, ConfigError, Experiment
@@ -54,6 +55,7 @@ def say(msg: str) -> None:
 
 # ---------------------------------------------------------------------------------------------------
 # Keys and run layout
+
 
 def seed_key(root_seed: int, seed: int) -> jax.Array:
   """Seed s's run key: fold_in(root, s), the same whatever else runs beside it."""
@@ -78,13 +80,13 @@ def _py(x):
 # ---------------------------------------------------------------------------------------------------
 # The pure program of one run, chunked
 
+
 def _tree_where(pred, a, b):
   return jax.tree.map(lambda x, y: jnp.where(pred, x, y), a, b)
 
 
 def _all_finite(tree) -> jax.Array:
-  leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
-            if jnp.issubdtype(x.dtype, jnp.inexact)]
+  leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
   return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
 
 
@@ -99,9 +101,14 @@ def make_programs(arm: Arm, chunk_steps: int, log_every: int, with_base: bool = 
   n_logs = chunk_steps // log_every
   num_steps = arm.num_steps
 
-  def init_one(key, hp, *base):   # base: () or (the run's seed's pretrained pytree,)
-    return dict(state=arm.init(key, hp, *base), done=jnp.array(False), done_step=jnp.int32(-1),
-                diverged=jnp.array(False), diverged_step=jnp.int32(-1))
+  def init_one(key, hp, *base):  # base: () or (the run's seed's pretrained pytree,)
+    return dict(
+      state=arm.init(key, hp, *base),
+      done=jnp.array(False),
+      done_step=jnp.int32(-1),
+      diverged=jnp.array(False),
+      diverged_step=jnp.int32(-1),
+    )
 
   def one_step(carry, hp, run_key, t):
     state = carry['state']
@@ -114,15 +121,16 @@ def make_programs(arm: Arm, chunk_steps: int, log_every: int, with_base: bool = 
     live = active & ~done & ~carry['diverged']
     newly_div = live & ~finite
     carry = dict(
-        state=_tree_where(live & finite, new_state, state),
-        done=done,
-        done_step=jnp.where(newly_done, t, carry['done_step']).astype(jnp.int32),
-        diverged=carry['diverged'] | newly_div,
-        diverged_step=jnp.where(newly_div, t, carry['diverged_step']).astype(jnp.int32))
+      state=_tree_where(live & finite, new_state, state),
+      done=done,
+      done_step=jnp.where(newly_done, t, carry['done_step']).astype(jnp.int32),
+      diverged=carry['diverged'] | newly_div,
+      diverged_step=jnp.where(newly_div, t, carry['diverged_step']).astype(jnp.int32),
+    )
     return carry, metrics
 
   def chunk_one(carry, hp, run_key, start):
-    TRACE_COUNTS[arm.name] = TRACE_COUNTS.get(arm.name, 0) + 1   # runs at trace time only
+    TRACE_COUNTS[arm.name] = TRACE_COUNTS.get(arm.name, 0) + 1  # runs at trace time only
     shapes = jax.eval_shape(lambda c: one_step(c, hp, run_key, start)[1], carry)
     blank = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
 
@@ -143,12 +151,17 @@ def make_programs(arm: Arm, chunk_steps: int, log_every: int, with_base: bool = 
     metrics = arm.evaluate(state, hp)
     done = carry['done']
     done_step = carry['done_step']
-    if arm.done is not None:   # the check at the start of step num_steps, after the last update
+    if arm.done is not None:  # the check at the start of step num_steps, after the last update
       late = ~done & ~carry['diverged'] & arm.done(state, hp)
       done_step = jnp.where(late, num_steps, done_step)
       done = done | late
-    return dict(metrics=metrics, done=done, done_step=done_step, diverged=carry['diverged'],
-                diverged_step=carry['diverged_step'])
+    return dict(
+      metrics=metrics,
+      done=done,
+      done_step=done_step,
+      diverged=carry['diverged'],
+      diverged_step=carry['diverged_step'],
+    )
 
   donate = (0,) if jax.default_backend() != 'cpu' else ()
   init_fn = jax.jit(jax.vmap(init_one))
@@ -160,10 +173,12 @@ def make_programs(arm: Arm, chunk_steps: int, log_every: int, with_base: bool = 
 # ---------------------------------------------------------------------------------------------------
 # Devices
 
+
 @dataclasses.dataclass(frozen=True)
 class Placement:
   """Where a batch lives: sharded over a 1-D mesh of all local devices when it has > 1 run."""
-  mesh: Optional[Mesh]
+
+  mesh: Mesh | None
 
   @property
   def num_devices(self) -> int:
@@ -203,6 +218,7 @@ def maybe_init_distributed() -> None:
 # ---------------------------------------------------------------------------------------------------
 # Metrics log
 
+
 class MetricsLog:
   """metrics.jsonl read back: one line per (run, log point)."""
 
@@ -212,7 +228,7 @@ class MetricsLog:
       with open(path) as f:
         self.lines = [json.loads(l) for l in f if l.strip()]
 
-  def curves(self, arm: str, metric: str, where: Optional[dict] = None):
+  def curves(self, arm: str, metric: str, where: dict | None = None):
     """Returns (steps (P,), values (seeds, P)) for one arm and grid point. Runs that stopped logging
     earlier (frozen after done) are forward-filled, which is what they would have logged."""
     where = where or {}
@@ -242,6 +258,7 @@ def dumps(x) -> str:
 # ---------------------------------------------------------------------------------------------------
 # The workdir
 
+
 class Workdir:
   def __init__(self, path: str):
     self.path = os.path.abspath(path)
@@ -252,7 +269,7 @@ class Workdir:
     self.plots = os.path.join(self.path, 'plots')
     self.checkpoints = os.path.join(self.path, 'checkpoints')
 
-  def check(self, config) -> Optional[dict]:
+  def check(self, config) -> dict | None:
     """Validates the workdir against the config without writing. Returns stored results or None."""
     if os.path.exists(self.path) and not os.path.isdir(self.path):
       raise ConfigError('workdir', f'{self.path} exists and is not a directory')
@@ -266,9 +283,12 @@ class Workdir:
         raise ConfigError('workdir', f'{self.config} is unreadable; use a fresh --workdir') from None
       if stored_sha != cfglib.config_sha256(config):
         diffs = cfglib.config_diff(stored_cfg, config)
-        raise ConfigError('workdir', f'{self.path} holds a run of a different config '
-                          f'({"; ".join(diffs[:4]) or "sha256 differs"}); use another --workdir '
-                          'or the same config to resume')
+        raise ConfigError(
+          'workdir',
+          f'{self.path} holds a run of a different config '
+          f'({"; ".join(diffs[:4]) or "sha256 differs"}); use another --workdir '
+          'or the same config to resume',
+        )
     if os.path.exists(self.results):
       try:
         with open(self.results) as f:
@@ -281,11 +301,12 @@ class Workdir:
 # ---------------------------------------------------------------------------------------------------
 # Entry point
 
+
 @dataclasses.dataclass
 class Outcome:
-  status: str            # 'complete' | 'interrupted' | 'reported'
-  results: Optional[dict]
-  report: Optional[str]
+  status: str  # 'complete' | 'interrupted' | 'reported'
+  results: dict | None
+  report: str | None
 
 
 def prepare(config, workdir: str):
@@ -297,8 +318,9 @@ def prepare(config, workdir: str):
   return module, wd, stored
 
 
-def run(config, workdir: str, report_only: bool = False, max_chunks: Optional[int] = None,
-        quiet: bool = False) -> Outcome:
+def run(
+  config, workdir: str, report_only: bool = False, max_chunks: int | None = None, quiet: bool = False
+) -> Outcome:
   """Runs (or resumes, or reports) an experiment. ``max_chunks`` stops after that many chunks with the
   checkpoint finalized, as a preemption would (used by tests)."""
   module, wd, stored = prepare(config, workdir)
@@ -307,7 +329,7 @@ def run(config, workdir: str, report_only: bool = False, max_chunks: Optional[in
   exp = module.build(config)
 
   if stored is not None and stored.get('complete') and stored.get('config_sha256') == sha:
-    if report_only:   # statistics are recomputed from the stored runs; nothing is trained
+    if report_only:  # statistics are recomputed from the stored runs; nothing is trained
       stored = json.loads(dumps(dict(stored, analysis=exp.analyze(stored['runs'], config))))
       if jax.process_index() == 0:
         write_atomic(wd.results, json.dumps(stored, indent=1) + '\n')
@@ -317,21 +339,29 @@ def run(config, workdir: str, report_only: bool = False, max_chunks: Optional[in
     log(text)
     return Outcome('reported', stored, text)
   if report_only:
-    raise ConfigError('report_only', f'{wd.results} holds no complete run of this config; run without '
-                      '--report_only first')
+    raise ConfigError(
+      'report_only', f'{wd.results} holds no complete run of this config; run without --report_only first'
+    )
 
   os.makedirs(wd.path, exist_ok=True)
   if not os.path.exists(wd.config):
-    write_atomic(wd.config, json.dumps({'sha256': sha, 'config': json.loads(cfglib.config_json(config))},
-                                       indent=1) + '\n')
+    write_atomic(
+      wd.config,
+      json.dumps({'sha256': sha, 'config': json.loads(cfglib.config_json(config))}, indent=1) + '\n',
+    )
   maybe_init_distributed()
   records = _train(exp, config, wd, log, max_chunks)
   if records is None:
     return Outcome('interrupted', None, None)
 
   analysis = exp.analyze(records, config)
-  results = {'experiment': exp.name, 'config_sha256': sha, 'complete': True, 'runs': records,
-             'analysis': analysis}
+  results = {
+    'experiment': exp.name,
+    'config_sha256': sha,
+    'complete': True,
+    'runs': records,
+    'analysis': analysis,
+  }
   results = json.loads(dumps(results))
   if jax.process_index() == 0:
     write_atomic(wd.results, json.dumps(results, indent=1) + '\n')
@@ -352,24 +382,27 @@ def _write_report(exp: Experiment, results: dict, config, wd: Workdir) -> str:
 # ---------------------------------------------------------------------------------------------------
 # Training loop over arms and batches, with checkpoints
 
+
 def _batches(n_runs: int, vectorize: bool) -> list[tuple[int, int]]:
   return [(0, n_runs)] if vectorize else [(i, i + 1) for i in range(n_runs)]
 
 
-def _restore_latest(mngr, wd: 'Workdir', warn) -> tuple[Optional[dict], Optional[int]]:
+def _restore_latest(mngr, wd: Workdir, warn) -> tuple[dict | None, int | None]:
   """Newest checkpoint whose items restore cleanly; older ones are fallbacks. An unreadable one is
   moved to workdir/corrupt_checkpoints/ (kept for inspection, out of orbax's way)."""
   for step in sorted(mngr.all_steps(), reverse=True):
     try:
       r = mngr.restore(step, args=ocp.args.Composite(progress=ocp.args.JsonRestore()))
       progress = dict(r['progress'])
-      if progress.get('has_state'):   # the state must read too, or this checkpoint is no good
+      if progress.get('has_state'):  # the state must read too, or this checkpoint is no good
         if not os.path.isdir(os.path.join(wd.checkpoints, str(step), 'state')):
           raise FileNotFoundError('state item missing')
       return progress, step
     except Exception as e:  # noqa: BLE001 - a torn or corrupt checkpoint: fall back to the previous one
-      warn(f'warning: checkpoint {step} is unreadable ({type(e).__name__}: {str(e)[:80]}); '
-           'falling back to the previous one')
+      warn(
+        f'warning: checkpoint {step} is unreadable ({type(e).__name__}: {str(e)[:80]}); '
+        'falling back to the previous one'
+      )
       dest = os.path.join(wd.path, 'corrupt_checkpoints', f'{step}-{int(time.time())}')
       os.makedirs(os.path.dirname(dest), exist_ok=True)
       shutil.move(os.path.join(wd.checkpoints, str(step)), dest)
@@ -377,11 +410,12 @@ def _restore_latest(mngr, wd: 'Workdir', warn) -> tuple[Optional[dict], Optional
   return None, None
 
 
-def _train(exp: Experiment, config, wd: Workdir, log, max_chunks) -> Optional[list]:
+def _train(exp: Experiment, config, wd: Workdir, log, max_chunks) -> list | None:
   seeds = config.seed_offset + np.arange(config.num_seeds)
   chunk_steps, log_every = config.chunk_steps, config.log_every
-  options = ocp.CheckpointManagerOptions(max_to_keep=3, enable_async_checkpointing=True,
-                                         cleanup_tmp_directories=True)
+  options = ocp.CheckpointManagerOptions(
+    max_to_keep=3, enable_async_checkpointing=True, cleanup_tmp_directories=True
+  )
   with ocp.CheckpointManager(wd.checkpoints, options=options) as mngr:
     progress, ck_step = _restore_latest(mngr, wd, log)
     state_restored = None
@@ -390,8 +424,10 @@ def _train(exp: Experiment, config, wd: Workdir, log, max_chunks) -> Optional[li
       finished = list(progress['finished'])
       ck_counter = ck_step + 1
       _truncate(wd.metrics, progress['metrics_bytes'])
-      log(f'[{exp.name}] resuming from checkpoint {ck_step}: arm {exp.arms[arm_i].name if arm_i < len(exp.arms) else "-"}, '
-          f'batch {batch_i}, step {start}, {len(finished)} runs finished')
+      log(
+        f'[{exp.name}] resuming from checkpoint {ck_step}: arm {exp.arms[arm_i].name if arm_i < len(exp.arms) else "-"}, '
+        f'batch {batch_i}, step {start}, {len(finished)} runs finished'
+      )
       if progress.get('has_state'):
         state_restored = (ck_step, arm_i, batch_i)
     else:
@@ -425,15 +461,19 @@ def _train(exp: Experiment, config, wd: Workdir, log, max_chunks) -> Optional[li
         keys = jax.vmap(lambda s: seed_key(config.seed, s))(jnp.asarray([r['seed'] for r in runs]))
         hp_d, keys_d = place.put(hp, n), place.put(keys, n)
         extra = ()
-        if base is not None:   # each run gets its own seed's pretrained pytree
+        if base is not None:  # each run gets its own seed's pretrained pytree
           idx = np.array([seed_pos[r['seed']] for r in runs])
           extra = (jax.tree.map(lambda x: jnp.asarray(x)[idx], base),)
         if state_restored is not None and state_restored[1:] == (arm_i, batch_i):
           # Restore onto one local device whatever topology saved it, then pad and shard as usual.
           device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-          abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device),
-                                  jax.eval_shape(init_fn, keys[:n], hp, *extra))
-          r = mngr.restore(state_restored[0], args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
+          abstract = jax.tree.map(
+            lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device),
+            jax.eval_shape(init_fn, keys[:n], hp, *extra),
+          )
+          r = mngr.restore(
+            state_restored[0], args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
+          )
           carry = place.put(r['state'], n)
           state_restored = None
         else:
@@ -444,8 +484,15 @@ def _train(exp: Experiment, config, wd: Workdir, log, max_chunks) -> Optional[li
         while start < total_steps:
           carry, metrics = chunk_fn(carry, hp_d, keys_d, jnp.int32(start))
           flags = jax.device_get({k: carry[k][:n] for k in ('done', 'diverged')})
-          _append_metrics(wd.metrics, arm.name, runs, start, log_every, total_steps,
-                          jax.device_get(jax.tree.map(lambda x: x[:n], metrics)))
+          _append_metrics(
+            wd.metrics,
+            arm.name,
+            runs,
+            start,
+            log_every,
+            total_steps,
+            jax.device_get(jax.tree.map(lambda x: x[:n], metrics)),
+          )
           start += chunk_steps
           all_stopped = bool(np.all(flags['done'] | flags['diverged']))
           if start < total_steps and not all_stopped:
@@ -458,9 +505,11 @@ def _train(exp: Experiment, config, wd: Workdir, log, max_chunks) -> Optional[li
             rate = (start - steps_begin) / max(now - t_begin, 1e-9)
             remaining = (total_steps - min(start, total_steps)) + (len(batches) - batch_i - 1) * total_steps
             eta = 0 if all_stopped and batch_i == len(batches) - 1 else remaining / max(rate, 1e-9)
-            log(f'[{exp.name}] arm {arm.name} ({arm_i + 1}/{len(exp.arms)}) batch {batch_i + 1}/{len(batches)}: '
-                f'step {min(start, total_steps)}/{total_steps}, {n} runs ({int(flags["done"].sum())} done, '
-                f'{int(flags["diverged"].sum())} diverged), {rate:.0f} steps/s, ETA {_hms(eta)}')
+            log(
+              f'[{exp.name}] arm {arm.name} ({arm_i + 1}/{len(exp.arms)}) batch {batch_i + 1}/{len(batches)}: '
+              f'step {min(start, total_steps)}/{total_steps}, {n} runs ({int(flags["done"].sum())} done, '
+              f'{int(flags["diverged"].sum())} diverged), {rate:.0f} steps/s, ETA {_hms(eta)}'
+            )
           if all_stopped:
             break
           if max_chunks is not None and chunks_done >= max_chunks:
@@ -469,8 +518,14 @@ def _train(exp: Experiment, config, wd: Workdir, log, max_chunks) -> Optional[li
         if stopped:
           mngr.wait_until_finished()
           return None
-        finished.extend(_records(arm, runs, jax.device_get(jax.tree.map(lambda x: x[:n], final_fn(carry, hp_d))),
-                                 arm.done is not None))
+        finished.extend(
+          _records(
+            arm,
+            runs,
+            jax.device_get(jax.tree.map(lambda x: x[:n], final_fn(carry, hp_d))),
+            arm.done is not None,
+          )
+        )
         batch_i += 1
         # Forced save of the position after every batch (the last one says: all arms finished).
         nxt = (arm_i, batch_i) if batch_i < len(batches) else (arm_i + 1, 0)
@@ -506,8 +561,10 @@ def _pretrain(exp: Experiment, config, wd: Workdir, seeds, log, write_lines: boo
       abstract = jax.eval_shape(lambda k: output(init_fn(k, {})['state']), keys)
       device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
       abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device), abstract)
-      r = mngr.restore(mngr.latest_step(), args=ocp.args.Composite(
-          base=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
+      r = mngr.restore(
+        mngr.latest_step(),
+        args=ocp.args.Composite(base=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()),
+      )
       meta = dict(r['meta'])
       log(f'[{exp.name}] pretrained bases for {n} seeds loaded from {cache}')
       if write_lines and meta['lines'] and jax.process_index() == 0:
@@ -521,8 +578,15 @@ def _pretrain(exp: Experiment, config, wd: Workdir, seeds, log, write_lines: boo
     before = os.path.getsize(wd.metrics) if os.path.exists(wd.metrics) else 0
     for start in range(0, arm.num_steps, config.chunk_steps):
       carry, metrics = chunk_fn(carry, {}, keys_d, jnp.int32(start))
-      _append_metrics(wd.metrics, 'pretrain', runs, start, config.log_every, arm.num_steps,
-                      jax.device_get(jax.tree.map(lambda x: x[:n], metrics)))
+      _append_metrics(
+        wd.metrics,
+        'pretrain',
+        runs,
+        start,
+        config.log_every,
+        arm.num_steps,
+        jax.device_get(jax.tree.map(lambda x: x[:n], metrics)),
+      )
     final = jax.device_get(jax.tree.map(lambda x: x[:n], final_fn(carry, {})))
     records = _records(arm, runs, final, arm.done is not None)
     for r in records:
@@ -531,20 +595,32 @@ def _pretrain(exp: Experiment, config, wd: Workdir, seeds, log, write_lines: boo
     with open(wd.metrics) as f:
       f.seek(before)
       lines = f.read()
-    mngr.save(0, args=ocp.args.Composite(base=ocp.args.StandardSave(base),
-                                         meta=ocp.args.JsonSave({'key': key, 'records': records,
-                                                                 'lines': lines})), force=True)
+    mngr.save(
+      0,
+      args=ocp.args.Composite(
+        base=ocp.args.StandardSave(base),
+        meta=ocp.args.JsonSave({'key': key, 'records': records, 'lines': lines}),
+      ),
+      force=True,
+    )
     mngr.wait_until_finished()
-    log(f'[{exp.name}] pretrained {n} seeds x {arm.num_steps} steps in {time.time() - t0:.1f}s; cached in {cache}')
+    log(
+      f'[{exp.name}] pretrained {n} seeds x {arm.num_steps} steps in {time.time() - t0:.1f}s; cached in {cache}'
+    )
     return base, records
 
 
 def _save(mngr, step, arm_i, batch_i, start, finished, wd, carry, n):
-  progress = {'arm_index': arm_i, 'batch_index': batch_i, 'step': start, 'finished': finished,
-              'metrics_bytes': os.path.getsize(wd.metrics) if os.path.exists(wd.metrics) else 0,
-              'has_state': carry is not None}
+  progress = {
+    'arm_index': arm_i,
+    'batch_index': batch_i,
+    'step': start,
+    'finished': finished,
+    'metrics_bytes': os.path.getsize(wd.metrics) if os.path.exists(wd.metrics) else 0,
+    'has_state': carry is not None,
+  }
   items = {'progress': ocp.args.JsonSave(json.loads(dumps(progress)))}
-  if carry is not None:   # unpadded, so it restores onto any device count
+  if carry is not None:  # unpadded, so it restores onto any device count
     items['state'] = ocp.args.StandardSave(jax.tree.map(lambda x: x[:n], carry))
   mngr.save(step, args=ocp.args.Composite(**items), force=True)
 
@@ -565,8 +641,17 @@ def _append_metrics(path, arm_name, runs, start, log_every, total_steps, metrics
       step = start + b * log_every
       if step >= total_steps:
         break
-      lines.append(dumps({'arm': arm_name, 'seed': run['seed'], 'grid': run['grid'], 'step': step,
-                          'metrics': {k: metrics[k][i, b] for k in names}}))
+      lines.append(
+        dumps(
+          {
+            'arm': arm_name,
+            'seed': run['seed'],
+            'grid': run['grid'],
+            'step': step,
+            'metrics': {k: metrics[k][i, b] for k in names},
+          }
+        )
+      )
   if lines and jax.process_index() == 0:
     with open(path, 'a') as f:
       f.write('\n'.join(lines) + '\n')
@@ -587,8 +672,9 @@ def _records(arm: Arm, runs: list, final: dict, has_done: bool) -> list[dict]:
       status = 'ok'
     if has_done:
       metrics['steps_to_done'] = int(final['done_step'][i]) if final['done'][i] else None
-    out.append({'arm': arm.name, 'seed': run['seed'], 'grid': run['grid'], 'status': status,
-                'metrics': metrics})
+    out.append(
+      {'arm': arm.name, 'seed': run['seed'], 'grid': run['grid'], 'status': status, 'metrics': metrics}
+    )
   return json.loads(dumps(out))
 
 

@@ -1,12 +1,14 @@
 """Policy-gradient losses."""
+
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 
 
-def reinforce(logp_actions: jax.Array, rewards: jax.Array, baseline: jax.Array,
-              mask: jax.Array | None = None) -> jax.Array:
+def reinforce(
+  logp_actions: jax.Array, rewards: jax.Array, baseline: jax.Array, mask: jax.Array | None = None
+) -> jax.Array:
   """REINFORCE with a baseline: −Σ (r − b)·log π(a), with the advantage held constant.
 
   logp_actions, rewards, baseline: broadcastable arrays (one entry per sampled action or token);

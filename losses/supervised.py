@@ -1,4 +1,5 @@
 """Supervised classification losses."""
+
 from __future__ import annotations
 
 import jax

@@ -21,6 +21,7 @@ w = 2 → 83, w = 8 → 455, w = 60 → 12 727, w = 64 → 14 343.
 Init, width-aware (width is available at init because params are created inside ``__call__``): w_i ~
 N(0, 1/V), w_h and w_o ~ N(0, 1/width) (fan-in of the *active* model), biases 0, inactive entries exactly 0.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,66 +33,72 @@ import numpy as np
 
 
 def unit_mask(width, max_hidden: int, dtype=jnp.float32):
-    """(max_hidden,) 0/1 mask, 1 for units j < width; ``width`` may be traced."""
-    return (jnp.arange(max_hidden) < jnp.asarray(width)).astype(dtype)
+  """(max_hidden,) 0/1 mask, 1 for units j < width; ``width`` may be traced."""
+  return (jnp.arange(max_hidden) < jnp.asarray(width)).astype(dtype)
 
 
 def active_params(width, vocab: int):
-    """True parameter count of a width-``width`` MaskedGRULM: 3w² + 4·vocab·w + 4w + vocab.
+  """True parameter count of a width-``width`` MaskedGRULM: 3w² + 4·vocab·w + 4w + vocab.
 
-    width: int or integer numpy array (any shape; broadcast). Pure Python/numpy (for plot axes).
-    """
-    w = np.asarray(width, dtype=np.int64)
-    n = 3 * w * w + 4 * vocab * w + 4 * w + vocab
-    return int(n) if n.ndim == 0 else n
+  width: int or integer numpy array (any shape; broadcast). Pure Python/numpy (for plot axes).
+  """
+  w = np.asarray(width, dtype=np.int64)
+  n = 3 * w * w + 4 * vocab * w + 4 * w + vocab
+  return int(n) if n.ndim == 0 else n
 
 
 class MaskedGRULM(nn.Module):
-    """Causal next-token GRU LM of ``max_hidden`` units with ``width`` active (see module docstring).
+  """Causal next-token GRU LM of ``max_hidden`` units with ``width`` active (see module docstring).
 
-    __call__(tokens, width=None): tokens (batch, T) int in [0, vocab); width int/traced scalar in
-    [1, max_hidden] (None → max_hidden). Returns logits (batch, T, vocab), float32.
-    """
+  __call__(tokens, width=None): tokens (batch, T) int in [0, vocab); width int/traced scalar in
+  [1, max_hidden] (None → max_hidden). Returns logits (batch, T, vocab), float32.
+  """
 
-    vocab: int
-    max_hidden: int
+  vocab: int
+  max_hidden: int
 
-    @nn.compact
-    def __call__(self, tokens, width=None):
-        H, V = self.max_hidden, self.vocab
-        width = H if width is None else width
-        m = unit_mask(width, H)
-        w_f = jnp.maximum(jnp.asarray(width, jnp.float32), 1.0)   # width < 1 is invalid; avoid inf * 0
+  @nn.compact
+  def __call__(self, tokens, width=None):
+    H, V = self.max_hidden, self.vocab
+    width = H if width is None else width
+    m = unit_mask(width, H)
+    w_f = jnp.maximum(jnp.asarray(width, jnp.float32), 1.0)  # width < 1 is invalid; avoid inf * 0
 
-        def normal(std, mask):   # closes over traced width: the init depends on the active size
-            # a flat draw reshaped: the same values as a 3-D draw (partitionable threefry), much faster to compile
-            return lambda key, shape: jax.random.normal(key, (math.prod(shape),)).reshape(shape) * std * mask
+    def normal(std, mask):  # closes over traced width: the init depends on the active size
+      # a flat draw reshaped: the same values as a 3-D draw (partitionable threefry), much faster to compile
+      return lambda key, shape: jax.random.normal(key, (math.prod(shape),)).reshape(shape) * std * mask
 
-        inv_sqrt_w = jax.lax.rsqrt(w_f)
-        w_i = self.param('w_i', normal(1 / np.sqrt(V), m[None, None, :]), (V, 3, H))
-        b_i = self.param('b_i', nn.initializers.zeros, (3, H))
-        w_h = self.param('w_h', normal(inv_sqrt_w, m[:, None, None] * m[None, None, :]), (H, 3, H))
-        b_hn = self.param('b_hn', nn.initializers.zeros, (H,))
-        w_o = self.param('w_o', normal(inv_sqrt_w, m[:, None]), (H, V))
-        b_o = self.param('b_o', nn.initializers.zeros, (V,))
+    inv_sqrt_w = jax.lax.rsqrt(w_f)
+    w_i = self.param('w_i', normal(1 / np.sqrt(V), m[None, None, :]), (V, 3, H))
+    b_i = self.param('b_i', nn.initializers.zeros, (3, H))
+    w_h = self.param('w_h', normal(inv_sqrt_w, m[:, None, None] * m[None, None, :]), (H, 3, H))
+    b_hn = self.param('b_hn', nn.initializers.zeros, (H,))
+    w_o = self.param('w_o', normal(inv_sqrt_w, m[:, None]), (H, V))
+    b_o = self.param('b_o', nn.initializers.zeros, (V,))
 
-        xi = w_i[tokens] + b_i                                            # (B, T, 3, H)
+    xi = w_i[tokens] + b_i  # (B, T, 3, H)
 
-        def step(h, xi_t):
-            hh = jnp.einsum('bh,hgk->bgk', h, w_h)                        # (B, 3, H)
-            r = jax.nn.sigmoid(xi_t[:, 0] + hh[:, 0])
-            z = jax.nn.sigmoid(xi_t[:, 1] + hh[:, 1])
-            n = jnp.tanh(xi_t[:, 2] + r * (hh[:, 2] + b_hn))
-            h = m * ((1.0 - z) * n + z * h)
-            return h, h
+    def step(h, xi_t):
+      hh = jnp.einsum('bh,hgk->bgk', h, w_h)  # (B, 3, H)
+      r = jax.nn.sigmoid(xi_t[:, 0] + hh[:, 0])
+      z = jax.nn.sigmoid(xi_t[:, 1] + hh[:, 1])
+      n = jnp.tanh(xi_t[:, 2] + r * (hh[:, 2] + b_hn))
+      h = m * ((1.0 - z) * n + z * h)
+      return h, h
 
-        h0 = jnp.zeros((tokens.shape[0], H), jnp.float32)
-        _, hs = jax.lax.scan(step, h0, jnp.swapaxes(xi, 0, 1))           # (T, B, H)
-        return jnp.swapaxes(hs, 0, 1) @ w_o + b_o
+    h0 = jnp.zeros((tokens.shape[0], H), jnp.float32)
+    _, hs = jax.lax.scan(step, h0, jnp.swapaxes(xi, 0, 1))  # (T, B, H)
+    return jnp.swapaxes(hs, 0, 1) @ w_o + b_o
 
 
 def slice_params(params, width: int):
-    """Params of a genuine ``MaskedGRULM(vocab, max_hidden=width)`` cut from max-width params (static width)."""
-    w = int(width)
-    return dict(w_i=params['w_i'][:, :, :w], b_i=params['b_i'][:, :w], w_h=params['w_h'][:w, :, :w],
-                b_hn=params['b_hn'][:w], w_o=params['w_o'][:w], b_o=params['b_o'])
+  """Params of a genuine ``MaskedGRULM(vocab, max_hidden=width)`` cut from max-width params (static width)."""
+  w = int(width)
+  return dict(
+    w_i=params['w_i'][:, :, :w],
+    b_i=params['b_i'][:, :w],
+    w_h=params['w_h'][:w, :, :w],
+    b_hn=params['b_hn'][:w],
+    w_o=params['w_o'][:w],
+    b_o=params['b_o'],
+  )

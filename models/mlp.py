@@ -1,7 +1,8 @@
 """A plain Linen MLP: Dense+ReLU hidden layers, a linear head."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import flax.linen as nn
 import jax
@@ -9,6 +10,7 @@ import jax
 
 class MLP(nn.Module):
   """x (..., d_in) -> (..., out). ``hidden`` are the hidden widths; ReLU between layers."""
+
   hidden: Sequence[int]
   out: int
 

@@ -1,5 +1,6 @@
 """Shared test setup: CPU jax, one persistent compilation cache per test session (subprocesses inherit
 it through the environment), and helpers to run the real launcher."""
+
 import json
 import os
 import subprocess
@@ -24,9 +25,11 @@ if ROOT not in sys.path:
 def load_config(spec='configs/memorization.py:smoke', **overrides):
   """The config file's get_config(variant) with overrides applied (as --config.k=v would)."""
   import importlib.util
+
   path, _, variant = spec.partition(':')
-  module_spec = importlib.util.spec_from_file_location('cfg_' + os.path.basename(path)[:-3],
-                                                       os.path.join(ROOT, path))
+  module_spec = importlib.util.spec_from_file_location(
+    'cfg_' + os.path.basename(path)[:-3], os.path.join(ROOT, path)
+  )
   module = importlib.util.module_from_spec(module_spec)
   module_spec.loader.exec_module(module)
   config = module.get_config(variant or None)
@@ -39,8 +42,14 @@ def run_cli(*args, env=None, timeout=300):
   """Runs `python run.py ARGS` from the repo root; returns the CompletedProcess."""
   full_env = dict(os.environ)
   full_env.update(env or {})
-  return subprocess.run([sys.executable, os.path.join(ROOT, 'run.py'), *args], cwd=ROOT, env=full_env,
-                        capture_output=True, text=True, timeout=timeout)
+  return subprocess.run(
+    [sys.executable, os.path.join(ROOT, 'run.py'), *args],
+    cwd=ROOT,
+    env=full_env,
+    capture_output=True,
+    text=True,
+    timeout=timeout,
+  )
 
 
 def read_results(workdir):
@@ -72,6 +81,7 @@ def snapshot(path):
 def complete_run(tmp_path_factory, spec, **overrides):
   """One in-process run of a config file to completion; returns its workdir."""
   from exp import runner
+
   name = os.path.basename(spec.partition(':')[0])[:-3]
   workdir = str(tmp_path_factory.mktemp(name))
   outcome = runner.run(load_config(spec, **overrides), workdir, quiet=True)
@@ -87,8 +97,12 @@ def smoke_run(tmp_path_factory):
 
 # 10-step chunks so that runs are still going after the first checkpoint (it then holds their state).
 RL_EOE_3 = dict(arms=('rl_eoe',), num_seeds=3, chunk_steps=10, log_every=10)
-RL_EOE_3_FLAGS = ['--config.arms=rl_eoe', '--config.num_seeds=3', '--config.chunk_steps=10',
-                  '--config.log_every=10']
+RL_EOE_3_FLAGS = [
+  '--config.arms=rl_eoe',
+  '--config.num_seeds=3',
+  '--config.chunk_steps=10',
+  '--config.log_every=10',
+]
 
 
 @pytest.fixture(scope='session')

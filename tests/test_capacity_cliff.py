@@ -1,10 +1,11 @@
 """Family F (capacity cliff) on the smoke config: run shape, exact invariants, bad input, analysis, report."""
+
 import os
 
 import numpy as np
 import pytest
-
 from conftest import complete_run, load_config, read_results
+
 from exp import capacity_cliff, runner
 from exp.experiment import ConfigError
 from models.masked import active_params
@@ -21,8 +22,9 @@ def test_one_run_per_width_and_seed_with_all_metrics(smoke):
   cfg = load_config(SPEC)
   runs = read_results(smoke)['runs']
   assert len(runs) == len(cfg.widths) * cfg.num_seeds
-  assert {(r['grid']['width'], r['seed']) for r in runs} == {(w, s) for w in cfg.widths
-                                                              for s in range(cfg.num_seeds)}
+  assert {(r['grid']['width'], r['seed']) for r in runs} == {
+    (w, s) for w in cfg.widths for s in range(cfg.num_seeds)
+  }
   for r in runs:
     assert r['arm'] == 'gru' and r['status'] == 'ok'
     m = r['metrics']
@@ -36,14 +38,14 @@ def test_exact_invariants(smoke):
   counts = {}
   for r in runs:
     m = r['metrics']
-    assert m['inactive_max_abs'] == 0.0                    # masked units never move: a genuine width-w model
-    assert m['exact'] <= m['success'] + 1e-7                # the minimal closing is one of the successes
+    assert m['inactive_max_abs'] == 0.0  # masked units never move: a genuine width-w model
+    assert m['exact'] <= m['success'] + 1e-7  # the minimal closing is one of the successes
     assert sum(m['count_by_depth']) == cfg.eval_batch
     # success by depth recombines into the overall exact success
     rec = sum((v or 0.0) * c for v, c in zip(m['exact_by_depth'], m['count_by_depth'])) / cfg.eval_batch
     assert rec == pytest.approx(m['exact'], abs=1e-6)
     counts.setdefault(r['seed'], set()).add(tuple(m['count_by_depth']))
-  assert all(len(v) == 1 for v in counts.values())         # every width of a seed sees the same held-out set
+  assert all(len(v) == 1 for v in counts.values())  # every width of a seed sees the same held-out set
   an = read_results(smoke)['analysis']
   for w in cfg.widths:
     assert an['per_width'][str(w)]['params'] == 3 * w * w + 4 * 7 * w + 4 * w + 7 == active_params(w, 7)
@@ -52,10 +54,11 @@ def test_exact_invariants(smoke):
 def test_widths_of_a_seed_share_data_and_init_draws():
   import jax
   import jax.numpy as jnp
+
   cfg = load_config(SPEC)
   arm = capacity_cliff.build(cfg).arms[0]
   key = runner.seed_key(0, 1)
-  init = jax.jit(arm.init)                                  # width traced: one compile for both
+  init = jax.jit(arm.init)  # width traced: one compile for both
   a = init(key, {'width': jnp.int32(4)})
   b = init(key, {'width': jnp.int32(16)})
   assert np.array_equal(jax.random.key_data(a['eval_key']), jax.random.key_data(b['eval_key']))
@@ -65,8 +68,9 @@ def test_widths_of_a_seed_share_data_and_init_draws():
   assert not wa[4:].any() and not wa[:, :, 4:].any()
 
 
-@pytest.mark.parametrize('overrides', [dict(widths=()), dict(widths=(0, 4)), dict(widths=(4, 17)),
-                                       dict(widths=(4, 4))])
+@pytest.mark.parametrize(
+  'overrides', [dict(widths=()), dict(widths=(0, 4)), dict(widths=(4, 17)), dict(widths=(4, 4))]
+)
 def test_bad_widths_raise_config_error_before_anything_is_written(tmp_path, overrides):
   cfg = load_config(SPEC, **overrides)
   wd = tmp_path / 'w'
@@ -91,10 +95,23 @@ def _synthetic_runs(curve, widths=(1, 2, 3, 4, 6, 8, 12, 18, 27, 40, 60), seeds=
     x = np.log10(active_params(w, 7))
     for s in range(seeds):
       e = float(np.clip(curve(x) + noise * rng.standard_normal(), 0, 1))
-      runs.append({'arm': 'gru', 'seed': s, 'grid': {'width': w}, 'status': 'ok',
-                   'metrics': {'exact': e, 'success': e, 'token_acc': e ** (1 / 3), 'mean_target_len': 3.0,
-                               'exact_by_depth': [e] * md, 'count_by_depth': [10] * md,
-                               'inactive_max_abs': 0.0}})
+      runs.append(
+        {
+          'arm': 'gru',
+          'seed': s,
+          'grid': {'width': w},
+          'status': 'ok',
+          'metrics': {
+            'exact': e,
+            'success': e,
+            'token_acc': e ** (1 / 3),
+            'mean_target_len': 3.0,
+            'exact_by_depth': [e] * md,
+            'count_by_depth': [10] * md,
+            'inactive_max_abs': 0.0,
+          },
+        }
+      )
   return runs
 
 
@@ -113,7 +130,14 @@ def test_analysis_and_report_sections(smoke):
   h = res['analysis']['headline']
   assert set(h) >= {'finding', 'claim', 'result', 'effect', 'verdict', 'reproduced'}
   report = open(os.path.join(smoke, 'report.md')).read()
-  for section in ('| width | active params |', '## Claimed vs measured', '## Threshold fits',
-                  '## Exact success by prefix depth', '## Audit', '## Verdict', '](plots/cliff.png)'):
+  for section in (
+    '| width | active params |',
+    '## Claimed vs measured',
+    '## Threshold fits',
+    '## Exact success by prefix depth',
+    '## Audit',
+    '## Verdict',
+    '](plots/cliff.png)',
+  ):
     assert section in report
   assert os.path.getsize(os.path.join(smoke, 'plots', 'cliff.png')) > 1000

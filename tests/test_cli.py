@@ -1,45 +1,52 @@
 """Bad input: one clear line naming the key and what is accepted, exit code 2, nothing written."""
+
 import os
 
 import pytest
-
 from conftest import run_cli, snapshot
 
 SMOKE = '--config=configs/memorization.py:smoke'
 
 CASES = {
-    'unknown key': ([SMOKE, '--config.nonexistent=1'], ['nonexistent', 'accepted']),
-    'near-miss key': ([SMOKE, '--config.num_sedes=3'], ['num_sedes', "did you mean 'num_seeds'"]),
-    'wrong type': ([SMOKE, '--config.num_seeds=abc'], ['--config.num_seeds', 'abc']),
-    'int written as float': ([SMOKE, '--config.num_steps=1e3'], ['--config.num_steps', '1e3']),
-    'missing config file': (['--config=configs/missing.py'], ['no such config file', 'configs/memorization.py']),
-    'unknown variant': (['--config=configs/memorization.py:bogus'], ['bogus', "'smoke'"]),
-    'missing --config': ([], ['--config is required']),
-    'num_seeds < 1 (a config check, through the runner)': ([SMOKE, '--config.num_seeds=0'],
-                                                            ['--config.num_seeds', '>= 1']),
-    'stray argument': ([SMOKE, 'extra'], ['unexpected arguments']),
+  'unknown key': ([SMOKE, '--config.nonexistent=1'], ['nonexistent', 'accepted']),
+  'near-miss key': ([SMOKE, '--config.num_sedes=3'], ['num_sedes', "did you mean 'num_seeds'"]),
+  'wrong type': ([SMOKE, '--config.num_seeds=abc'], ['--config.num_seeds', 'abc']),
+  'int written as float': ([SMOKE, '--config.num_steps=1e3'], ['--config.num_steps', '1e3']),
+  'missing config file': (
+    ['--config=configs/missing.py'],
+    ['no such config file', 'configs/memorization.py'],
+  ),
+  'unknown variant': (['--config=configs/memorization.py:bogus'], ['bogus', "'smoke'"]),
+  'missing --config': ([], ['--config is required']),
+  'num_seeds < 1 (a config check, through the runner)': (
+    [SMOKE, '--config.num_seeds=0'],
+    ['--config.num_seeds', '>= 1'],
+  ),
+  'stray argument': ([SMOKE, 'extra'], ['unexpected arguments']),
 }
 
 # Config checks run before anything is written; the path from ConfigError to one line and exit 2 is
 # covered by the subprocess case above, so these are checked in-process (fast).
 CONFIG_CASES = {
-    'unknown arm': (dict(arms=('sl', 'bogus')), 'arms', ['bogus', 'rl_eoe']),
-    'arms given as a comma list with a typo': (dict(arms=('sl,rl_eo',)), 'arms', ["'rl_eo'"]),
-    'no arm': (dict(arms=()), 'arms', ['at least one']),
-    'bad grid': (dict(ns=(1, 4)), 'ns', ['>= 2']),
-    'bad choice': (dict(shaped_reward='cubic'), 'shaped_reward', ['linear']),
-    'log_every not dividing chunk_steps': (dict(log_every=7), 'log_every', ['divide']),
-    'non-positive learning rate': (dict(sl_lrs=(0.1, 0.0)), 'sl_lrs', ['positive']),
-    'negative seed': (dict(seed=-1), 'seed', ['>= 0']),
-    'unknown experiment': (dict(experiment='nope'), 'experiment', ['memorization']),
+  'unknown arm': (dict(arms=('sl', 'bogus')), 'arms', ['bogus', 'rl_eoe']),
+  'arms given as a comma list with a typo': (dict(arms=('sl,rl_eo',)), 'arms', ["'rl_eo'"]),
+  'no arm': (dict(arms=()), 'arms', ['at least one']),
+  'bad grid': (dict(ns=(1, 4)), 'ns', ['>= 2']),
+  'bad choice': (dict(shaped_reward='cubic'), 'shaped_reward', ['linear']),
+  'log_every not dividing chunk_steps': (dict(log_every=7), 'log_every', ['divide']),
+  'non-positive learning rate': (dict(sl_lrs=(0.1, 0.0)), 'sl_lrs', ['positive']),
+  'negative seed': (dict(seed=-1), 'seed', ['>= 0']),
+  'unknown experiment': (dict(experiment='nope'), 'experiment', ['memorization']),
 }
 
 
 @pytest.mark.parametrize('name', sorted(CONFIG_CASES))
 def test_bad_config_values_are_refused_before_anything_is_written(name, tmp_path):
   from conftest import load_config
+
   from exp import runner
   from exp.experiment import ConfigError
+
   overrides, key, needles = CONFIG_CASES[name]
   config = load_config()
   with config.unlocked():
@@ -70,7 +77,8 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(name, tmp_path):
 def test_missing_workdir_flag():
   out = run_cli(SMOKE)
   assert out.returncode == 2 and out.stderr.strip() == (
-      'tenfold: --workdir is required: the directory for checkpoints and results (rerun with it to resume)')
+    'tenfold: --workdir is required: the directory for checkpoints and results (rerun with it to resume)'
+  )
 
 
 def test_workdir_that_is_a_file(tmp_path):

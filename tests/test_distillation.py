@@ -1,4 +1,5 @@
 """Family C (hybrid distillation collapse, context distillation) on the smoke config."""
+
 import json
 import os
 
@@ -6,8 +7,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from conftest import complete_run, load_config, read_metrics, read_results
+
 from exp import distillation, runner
 from exp.experiment import ConfigError
 from models import lm
@@ -29,7 +30,9 @@ def _lines(workdir, arm):
   out = {}
   for l in read_metrics(workdir):
     if l['arm'] == arm:
-      out.setdefault((distillation.setup_key(l['grid'], cfg.num_steps), l['seed']), {})[l['step']] = l['metrics']
+      out.setdefault((distillation.setup_key(l['grid'], cfg.num_steps), l['seed']), {})[l['step']] = l[
+        'metrics'
+      ]
   return out
 
 
@@ -46,11 +49,11 @@ def test_results_shape_and_headline(smoke):
   h = res['analysis']['headline']
   assert set(h) >= {'finding', 'claim', 'result', 'effect', 'verdict', 'reproduced'}
   assert h['reproduced'] in (True, False, None)
-  assert round(res['analysis']['claim']['ratio_computed']) == 363     # 5.4453 / 0.015, not 361
+  assert round(res['analysis']['claim']['ratio_computed']) == 363  # 5.4453 / 0.015, not 361
   for arm in ARMS:
     a = res['analysis']['arms'][arm]
     assert distillation.SOURCE_SETUP in a['audit'] and distillation.CORRECT_SETUP in a['audit']
-    for c in a['comparisons']:   # Holm never lowers a p-value
+    for c in a['comparisons']:  # Holm never lowers a p-value
       assert c['holm_p'] is None or c['holm_p'] >= c['cmp']['student']['p'] - 1e-12
 
 
@@ -63,20 +66,22 @@ def test_common_random_numbers_and_phase_invariants(smoke):
     for seed in range(cfg.num_seeds):
       runs = {k: v for (k, s), v in lines.items() if s == seed}
       first = {k: v[0] for k, v in runs.items()}
-      for m in ('kl_exact', 'kl_est', 'legal', 'rep'):   # step 0: every setup measures the same model
+      for m in ('kl_exact', 'kl_est', 'legal', 'rep'):  # step 0: every setup measures the same model
         assert len({first[k][m] for k in first}) == 1, (arm, m)
       hyb, off = runs['hybrid/shifted/exact'], runs['off_only/shifted']
-      for t in range(sw):   # a hybrid is off-only until the switch
+      for t in range(sw):  # a hybrid is off-only until the switch
         assert hyb[t] == off[t]
       # Up to and including the switch step's measurement, the on-policy loss has not acted yet.
       for t in range(sw + 1):
-        assert runs['hybrid/unshifted/exact'][t]['kl_exact'] == runs['hybrid/unshifted/sampled'][t]['kl_exact']
+        assert (
+          runs['hybrid/unshifted/exact'][t]['kl_exact'] == runs['hybrid/unshifted/sampled'][t]['kl_exact']
+        )
       for key, v in runs.items():
-        for t, m in v.items():
+        for m in v.values():
           assert m['kl_exact'] >= 0
-          if key.startswith('off_only'):         # the source logs the SFT loss off-policy
+          if key.startswith('off_only'):  # the source logs the SFT loss off-policy
             assert m['source_log'] == m['loss']
-          if key.startswith('on_only'):          # and the fresh estimate on-policy
+          if key.startswith('on_only'):  # and the fresh estimate on-policy
             assert m['source_log'] == m['kl_est']
 
 
@@ -109,12 +114,15 @@ def test_fast_window_sampler_equals_lm_sample():
     apply_fn = lm.make_apply_fn(model)
     ref_tok, ref_lp = lm.sample(apply_fn, params, prompt, 4, key, temp)
     # lm.sample's noise: row r draws Gumbel(fold_in(key, r), (length, vocab)) (drawn flat: the same values).
-    noise = jax.vmap(lambda r: jax.random.gumbel(jax.random.fold_in(key, r), (44,)))(jnp.arange(3)).reshape(3, 4, 11)
+    noise = jax.vmap(lambda r: jax.random.gumbel(jax.random.fold_in(key, r), (44,)))(jnp.arange(3)).reshape(
+      3, 4, 11
+    )
     tok, lp, rows = jax.jit(distillation.window_sampler(model))(params, prompt, noise, temp)
     np.testing.assert_array_equal(np.asarray(tok), np.asarray(ref_tok))
     np.testing.assert_allclose(np.asarray(lp), np.asarray(ref_lp), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(np.asarray(rows), np.asarray(lm.token_logprobs(apply_fn, params, tok, 2)),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+      np.asarray(rows), np.asarray(lm.token_logprobs(apply_fn, params, tok, 2)), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_size_gap_arm_traces():
@@ -131,11 +139,20 @@ def test_size_gap_arm_traces():
   assert set(metrics) == {'kl_exact', 'kl_est', 'kl_est_stale', 'source_log', 'legal', 'rep', 'loss'}
 
 
-@pytest.mark.parametrize('key, value', [
-    ('temperature', 0.0), ('temperature', -1.0), ('seq_len', 7), ('divergence', 'kl'),
-    ('schedules', ('hybrid', 'warmup')), ('sft_losses', ('shifted', 'copy')), ('switch_step', 8)])
+@pytest.mark.parametrize(
+  'key, value',
+  [
+    ('temperature', 0.0),
+    ('temperature', -1.0),
+    ('seq_len', 7),
+    ('divergence', 'kl'),
+    ('schedules', ('hybrid', 'warmup')),
+    ('sft_losses', ('shifted', 'copy')),
+    ('switch_step', 8),
+  ],
+)
 def test_bad_input_is_a_config_error_before_anything_is_written(tmp_path, key, value):
-  cfg = load_config(SPEC, **{key: value})   # smoke: window 8, so seq_len 7 + 2 header tokens overflow it
+  cfg = load_config(SPEC, **{key: value})  # smoke: window 8, so seq_len 7 + 2 header tokens overflow it
   with pytest.raises(ConfigError) as e:
     runner.prepare(cfg, str(tmp_path / 'w'))
   assert e.value.key == key
@@ -146,10 +163,19 @@ def test_bad_input_is_a_config_error_before_anything_is_written(tmp_path, key, v
 
 def test_report_sections_and_plots(smoke):
   text = open(os.path.join(smoke, 'report.md')).read()
-  for section in ('**write-up (claim)**', '363× (reported 361×)', '### Downstream', '### The spike',
-                  '### Change points', '## Audit', '## Verdict', 'plots/context_kl.png', 'plots/context_legal.png'):
+  for section in (
+    '**write-up (claim)**',
+    '363× (reported 361×)',
+    '### Downstream',
+    '### The spike',
+    '### Change points',
+    '## Audit',
+    '## Verdict',
+    'plots/context_kl.png',
+    'plots/context_legal.png',
+  ):
     assert section in text, section
   for name in ('context_kl.png', 'context_legal.png'):
     assert os.path.getsize(os.path.join(smoke, 'plots', name)) > 1000
   res = read_results(smoke)
-  json.dumps(res['analysis'], allow_nan=False)   # JSON-clean (no NaN)
+  json.dumps(res['analysis'], allow_nan=False)  # JSON-clean (no NaN)

@@ -3,6 +3,7 @@
 One in-process smoke run (both arms) is shared by the module; the analysis is also checked on hand-built runs
 whose threshold is known exactly.
 """
+
 import math
 import os
 
@@ -10,13 +11,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from conftest import complete_run, load_config, read_results
+
 from exp import lora_collapse, runner
 from exp.experiment import ConfigError
 
 SPEC = 'configs/lora_collapse.py:smoke'
-ARMS = ('classify',)   # the smoke run compiles one arm; the sequence arm's programs are checked at init below
+ARMS = ('classify',)  # the smoke run compiles one arm; the sequence arm's programs are checked at init below
 
 
 @pytest.fixture(scope='module')
@@ -39,8 +40,18 @@ def test_smoke_run_has_every_run_and_metric(smoke):
     assert {round(r['grid']['lr'], 6) for r in runs} == {round(float(np.float32(lr)), 6) for lr in cfg.lrs}
     for r in runs:
       m = r['metrics']
-      assert set(m) >= {'heldout_acc', 'train_acc', 'num_distinct', 'normalized_entropy', 'collapsed',
-                        'modal_output', 'modal_fraction', 'dead_relu', 'logit_var', 'base_heldout_acc'}
+      assert set(m) >= {
+        'heldout_acc',
+        'train_acc',
+        'num_distinct',
+        'normalized_entropy',
+        'collapsed',
+        'modal_output',
+        'modal_fraction',
+        'dead_relu',
+        'logit_var',
+        'base_heldout_acc',
+      }
   # The pretrained base learned mapping 1 (far above chance) and knows nothing of mapping 2.
   for r in by_arm['pretrain']:
     assert r['metrics']['heldout_acc_classify'] > 3 / cfg.num_answers
@@ -77,16 +88,29 @@ def test_lora_starts_at_the_base_and_grid_points_share_data():
   # A stand-in base of the right shapes, drawn on the host (no pretraining program to compile).
   shapes = jax.eval_shape(lambda k: exp.pretrain_output(exp.pretrain.init(k, {})), jax.random.key(0))
   rng = np.random.default_rng(0)
-  top = min(cfg.vocab, cfg.num_answers, cfg.digit_base)   # valid for tokens, answers and digits alike
-  base = jax.tree.map(lambda s: (rng.normal(0, 0.3, s.shape).astype(s.dtype) if s.dtype == np.float32
-                                 else rng.integers(0, top, s.shape).astype(s.dtype)), shapes)
+  top = min(cfg.vocab, cfg.num_answers, cfg.digit_base)  # valid for tokens, answers and digits alike
+  base = jax.tree.map(
+    lambda s: (
+      rng.normal(0, 0.3, s.shape).astype(s.dtype)
+      if s.dtype == np.float32
+      else rng.integers(0, top, s.shape).astype(s.dtype)
+    ),
+    shapes,
+  )
 
   @jax.jit
   def at_init(key):
     out = {}
     for arm in exp.arms:
       a, b = arm.init(key, hp_a, base), arm.init(key, hp_b, base)
-      out[arm.name] = (a['lora'], b['lora'], a['data'], b['data'], arm.evaluate(a, hp_a), arm.evaluate(b, hp_b))
+      out[arm.name] = (
+        a['lora'],
+        b['lora'],
+        a['data'],
+        b['data'],
+        arm.evaluate(a, hp_a),
+        arm.evaluate(b, hp_b),
+      )
     return out
 
   for name, (la, lb, da, db, ea, eb) in at_init(runner.seed_key(0, 0)).items():
@@ -110,13 +134,29 @@ def test_analysis_of_a_known_sharp_threshold():
       for s in range(4):
         col = lr32 >= thr * 0.999
         acc = 0.03 if col else 0.5 + 0.01 * s
-        runs.append({'arm': 'classify', 'seed': s, 'grid': {'lr': lr32, 'rank': rank}, 'status': 'ok',
-                     'metrics': {'heldout_acc': acc, 'train_acc': acc, 'base_heldout_acc': 0.03,
-                                 'num_distinct': 1 if col else 30, 'normalized_entropy': 0.0 if col else 0.5,
-                                 'collapsed': int(col), 'modal_output': 7 if col else 3,
-                                 'modal_fraction': 1.0 if col else 0.1, 'dead_relu': 0.5 if col else 0.1,
-                                 'logit_var': 0.0 if col else 3.0, 'base_dead_relu': 0.01, 'base_logit_var': 4.0,
-                                 'base_num_distinct': 30}})
+        runs.append(
+          {
+            'arm': 'classify',
+            'seed': s,
+            'grid': {'lr': lr32, 'rank': rank},
+            'status': 'ok',
+            'metrics': {
+              'heldout_acc': acc,
+              'train_acc': acc,
+              'base_heldout_acc': 0.03,
+              'num_distinct': 1 if col else 30,
+              'normalized_entropy': 0.0 if col else 0.5,
+              'collapsed': int(col),
+              'modal_output': 7 if col else 3,
+              'modal_fraction': 1.0 if col else 0.1,
+              'dead_relu': 0.5 if col else 0.1,
+              'logit_var': 0.0 if col else 3.0,
+              'base_dead_relu': 0.01,
+              'base_logit_var': 4.0,
+              'base_num_distinct': 30,
+            },
+          }
+        )
   an = lora_collapse.analyze(runs, cfg)
   g8, g32 = an['arms']['classify']['by_rank']['8'], an['arms']['classify']['by_rank']['32']
   assert g8['fit']['width_10_90'] == 0.0
@@ -131,8 +171,10 @@ def test_analysis_of_a_known_sharp_threshold():
   assert an['audit']['attribution'] == 'both'
 
 
-@pytest.mark.parametrize('key,value', [
-    ('ranks', (8, 33)),          # rank above the 32-answer head (min(fan_in, fan_out) = 32)
+@pytest.mark.parametrize(
+  'key,value',
+  [
+    ('ranks', (8, 33)),  # rank above the 32-answer head (min(fan_in, fan_out) = 32)
     ('ranks', (0,)),
     ('ranks', ()),
     ('alpha_per_rank', 0.0),
@@ -140,7 +182,8 @@ def test_analysis_of_a_known_sharp_threshold():
     ('lrs', ()),
     ('lrs', (1e-3, -0.1)),
     ('lrs', (0.0,)),
-])
+  ],
+)
 def test_bad_input_raises_config_error_naming_the_key(tmp_path, key, value):
   cfg = load_config(SPEC, **{key: value})
   workdir = tmp_path / 'w'
@@ -157,9 +200,17 @@ def test_unknown_config_variant_is_rejected():
 
 def test_report_has_its_sections_and_plots(smoke):
   text = open(os.path.join(smoke, 'report.md')).read()
-  for section in ('## Claim vs toy', '## Accuracy and collapse vs learning rate', '## Threshold',
-                  '## Rank effect on the threshold', '## Collapse diagnostics', '## Audit', '## Verdict',
-                  '![collapse_classify](plots/collapse_classify.png)', 'plots/accuracy_vs_lr.png'):
+  for section in (
+    '## Claim vs toy',
+    '## Accuracy and collapse vs learning rate',
+    '## Threshold',
+    '## Rank effect on the threshold',
+    '## Collapse diagnostics',
+    '## Audit',
+    '## Verdict',
+    '![collapse_classify](plots/collapse_classify.png)',
+    'plots/accuracy_vs_lr.png',
+  ):
     assert section in text, section
   for name in ('collapse_classify.png', 'accuracy_vs_lr.png'):
     assert os.path.getsize(os.path.join(smoke, 'plots', name)) > 1000

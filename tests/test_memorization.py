@@ -1,9 +1,10 @@
 """Family A on the smoke config: behaviour of the arms and the shape of the analysis and report."""
+
 import os
 
 import numpy as np
-
 from conftest import load_config, read_results
+
 from exp import memorization, runner
 
 
@@ -40,6 +41,7 @@ def test_grid_points_of_a_seed_share_their_data():
   """Common random numbers: the same seed gives the same context x and the same u behind y* = ⌊u·N⌋."""
   import jax
   import jax.numpy as jnp
+
   cfg = load_config()
   exp = memorization.build(cfg)
   arm = exp.arms[0]
@@ -48,7 +50,7 @@ def test_grid_points_of_a_seed_share_their_data():
   b = arm.init(key, {'n': jnp.int32(16), 'lr': jnp.float32(0.001)})
   assert np.array_equal(a['x'], b['x'])
   assert jax.tree.all(jax.tree.map(np.array_equal, a['params'], b['params']))
-  assert int(b['y']) // 4 == int(a['y'])   # y* = ⌊u·N⌋ with the same u
+  assert int(b['y']) // 4 == int(a['y'])  # y* = ⌊u·N⌋ with the same u
 
 
 def test_analysis_and_report_sections(smoke_run):
@@ -56,7 +58,7 @@ def test_analysis_and_report_sections(smoke_run):
   an = res['analysis']
   assert set(an) >= {'cells', 'fits', 'comparisons', 'audit', 'headline'}
   fit = an['fits']['sl']['per_seed']
-  assert fit['exponent'] == 0.0     # 2 episodes at every N: exactly flat
+  assert fit['exponent'] == 0.0  # 2 episodes at every N: exactly flat
   h = an['headline']
   assert set(h) >= {'finding', 'claim', 'result', 'effect', 'verdict', 'reproduced'}
   report = open(os.path.join(smoke_run, 'report.md')).read()
@@ -71,6 +73,7 @@ def test_analysis_and_report_sections(smoke_run):
 
 def test_report_only_rebuilds_from_results_without_training(smoke_run, tmp_path):
   import shutil
+
   work = tmp_path / 'copy'
   shutil.copytree(smoke_run, work)
   os.remove(work / 'report.md')

@@ -1,11 +1,12 @@
 """Family I (model switching vs continued training, ROI) on the smoke config: run shape, exact invariants,
 the cost model, bad input, the ratio's instability, and the report."""
+
 import os
 
 import numpy as np
 import pytest
-
 from conftest import complete_run, load_config, read_results
+
 from exp import model_switch, runner
 from exp.experiment import ConfigError
 
@@ -23,8 +24,11 @@ def test_one_run_per_option_and_seed(smoke):
   by_arm = {}
   for r in runs:
     by_arm[r['arm']] = by_arm.get(r['arm'], 0) + 1
-  assert by_arm == {'pretrain': cfg.num_seeds, 'continue': len(cfg.continue_steps) * cfg.num_seeds,
-                    'switch': len(cfg.zoo_widths) * len(cfg.switch_steps) * cfg.num_seeds}
+  assert by_arm == {
+    'pretrain': cfg.num_seeds,
+    'continue': len(cfg.continue_steps) * cfg.num_seeds,
+    'switch': len(cfg.zoo_widths) * len(cfg.switch_steps) * cfg.num_seeds,
+  }
 
 
 def test_every_option_spends_exactly_its_budget_from_the_same_decision_point(smoke):
@@ -39,16 +43,16 @@ def test_every_option_spends_exactly_its_budget_from_the_same_decision_point(smo
     m = r['metrics']
     budget = r['grid']['k'] if r['arm'] == 'continue' else r['grid']['budget']
     assert r['status'] == 'ok' and m['steps'] == budget and m['steps_to_done'] == budget
-    assert m['acc0'] == pytest.approx(acc0[r['seed']], abs=1e-6)     # the first choice at the decision point
+    assert m['acc0'] == pytest.approx(acc0[r['seed']], abs=1e-6)  # the first choice at the decision point
     assert m['delta'] == pytest.approx(m['acc'] - m['acc0'], abs=1e-6)
     if r['arm'] == 'switch':
-      assert m['inactive_max_abs'] == 0.0                              # masked hidden units never move
+      assert m['inactive_max_abs'] == 0.0  # masked hidden units never move
 
 
 def test_cost_model_is_deterministic_flops(smoke):
   cfg = load_config(SPEC)
   an = read_results(smoke)['analysis']
-  for key, o in an['options'].items():
+  for o in an['options'].values():
     if o['arm'] == 'continue':
       macs = cfg.input_dim * cfg.num_classes
     else:
@@ -59,10 +63,18 @@ def test_cost_model_is_deterministic_flops(smoke):
       assert o['gflop_with_pretrain'] == o['gflop']
 
 
-@pytest.mark.parametrize('key,value', [('continue_steps', ()), ('continue_steps', (0, 10)),
-                                       ('switch_steps', (-5,)), ('switch_steps', (10, 999)),
-                                       ('zoo_widths', ()), ('zoo_recipes', ('related',)),
-                                       ('zoo_recipes', ('related', 'magic'))])
+@pytest.mark.parametrize(
+  'key,value',
+  [
+    ('continue_steps', ()),
+    ('continue_steps', (0, 10)),
+    ('switch_steps', (-5,)),
+    ('switch_steps', (10, 999)),
+    ('zoo_widths', ()),
+    ('zoo_recipes', ('related',)),
+    ('zoo_recipes', ('related', 'magic')),
+  ],
+)
 def test_bad_budgets_and_empty_zoo_raise_config_error_before_anything_is_written(tmp_path, key, value):
   cfg = load_config(SPEC, **{key: value})
   wd = tmp_path / 'w'
@@ -86,7 +98,13 @@ def test_analysis_and_report_sections(smoke):
   h = res['analysis']['headline']
   assert set(h) >= {'finding', 'claim', 'result', 'effect', 'verdict', 'reproduced'}
   report = open(os.path.join(smoke, 'report.md')).read()
-  for section in ('| option | params | steps | cost GFLOP |', '## Claimed vs measured', '## The ratio depends',
-                  '## Audit', '## Verdict', '](plots/gain_vs_cost.png)'):
+  for section in (
+    '| option | params | steps | cost GFLOP |',
+    '## Claimed vs measured',
+    '## The ratio depends',
+    '## Audit',
+    '## Verdict',
+    '](plots/gain_vs_cost.png)',
+  ):
     assert section in report
   assert os.path.getsize(os.path.join(smoke, 'plots', 'gain_vs_cost.png')) > 1000

@@ -1,13 +1,14 @@
 """Family D (Noisy Student) on the smoke config: one in-process run, its invariants, the claim audit's
 arithmetic, bad inputs, and the report's sections."""
+
 import json
 import math
 import os
 
 import numpy as np
 import pytest
-
 from conftest import complete_run, load_config, read_metrics, read_results
+
 from exp import noisy_student, runner
 from exp.experiment import ConfigError
 
@@ -20,8 +21,11 @@ def smoke(tmp_path_factory):
 
 
 def _by(results, condition):
-  return {r['seed']: r for r in results['runs']
-          if r['arm'] == 'distill' and noisy_student.condition_of(r['grid']) == condition}
+  return {
+    r['seed']: r
+    for r in results['runs']
+    if r['arm'] == 'distill' and noisy_student.condition_of(r['grid']) == condition
+  }
 
 
 def test_smoke_run_has_every_condition_and_seed(smoke):
@@ -56,8 +60,11 @@ def test_conditions_of_a_seed_share_data_labels_and_initial_student(smoke):
     assert len({by[c][seed]['metrics']['teacher_exact'] for c in conds}) == 1
     assert len({by[c][seed]['metrics']['heldout_unseen'] for c in conds}) == 1
     # Before any update every condition holds the same student: identical held-out loss at step 0.
-    at0 = {l['metrics']['heldout_loss'] for l in lines
-           if l['arm'] == 'distill' and l['seed'] == seed and l['step'] == 0}
+    at0 = {
+      l['metrics']['heldout_loss']
+      for l in lines
+      if l['arm'] == 'distill' and l['seed'] == seed and l['step'] == 0
+    }
     assert len(at0) == 1
 
 
@@ -69,9 +76,14 @@ def test_early_snapshot_is_the_student_after_early_step_updates(smoke):
   lines = read_metrics(smoke)
   for cond in cfg.conditions:
     for seed, r in _by(res, cond).items():
-      logged = [l['metrics']['heldout_loss'] for l in lines
-                if l['arm'] == 'distill' and l['seed'] == seed and l['step'] == cfg.early_step
-                and noisy_student.condition_of(l['grid']) == cond]
+      logged = [
+        l['metrics']['heldout_loss']
+        for l in lines
+        if l['arm'] == 'distill'
+        and l['seed'] == seed
+        and l['step'] == cfg.early_step
+        and noisy_student.condition_of(l['grid']) == cond
+      ]
       assert len(logged) == 1
       assert math.isclose(r['metrics']['heldout_loss_curve_early'], logged[0], rel_tol=1e-4)
 
@@ -83,9 +95,9 @@ def test_claim_audit_recomputes_the_write_up_from_its_summary():
   assert abs(a['recomputed']['hedges_g'] - 1.568) < 0.005
   assert np.allclose(a['ci95']['noisy'], (3.85, 4.34), atol=0.006)
   assert np.allclose(a['ci95']['clean'], (3.53, 3.78), atol=0.006)
-  assert abs(a['sd_ratio'] - 0.339 / 0.173) < 1e-9            # "2×" is the SD ratio ...
-  assert abs(a['var_ratio'] - (0.339 / 0.173) ** 2) < 1e-9     # ... 3.84× in variance
-  assert 0.05 < a['f_test']['p'] < 0.07                          # F test not significant
+  assert abs(a['sd_ratio'] - 0.339 / 0.173) < 1e-9  # "2×" is the SD ratio ...
+  assert abs(a['var_ratio'] - (0.339 / 0.173) ** 2) < 1e-9  # ... 3.84× in variance
+  assert 0.05 < a['f_test']['p'] < 0.07  # F test not significant
 
 
 def test_analysis_headline_and_report_sections(smoke):
@@ -100,23 +112,46 @@ def test_analysis_headline_and_report_sections(smoke):
     assert hp is None or p is None or hp >= p - 1e-12
   # The claimed gap splits exactly into "worse on clean training inputs" + "scored on noised inputs".
   for dec in an['decomposition'].values():
-    assert math.isclose(dec['gap']['mean'], dec['model_part']['mean'] + dec['measurement_part']['mean'],
-                        rel_tol=1e-6, abs_tol=1e-9)
+    assert math.isclose(
+      dec['gap']['mean'],
+      dec['model_part']['mean'] + dec['measurement_part']['mean'],
+      rel_tol=1e-6,
+      abs_tol=1e-9,
+    )
   report = open(os.path.join(smoke, 'report.md')).read()
-  for section in ("## The write-up's table", '4.10 ± 0.34', '3.84', '## All metrics', '### Noisy vs clean',
-                  '### Ablations', '## Audit', '## Verdict', 'plots/effect_sizes.png', 'plots/curves.png'):
+  for section in (
+    "## The write-up's table",
+    '4.10 ± 0.34',
+    '3.84',
+    '## All metrics',
+    '### Noisy vs clean',
+    '### Ablations',
+    '## Audit',
+    '## Verdict',
+    'plots/effect_sizes.png',
+    'plots/curves.png',
+  ):
     assert section in report, section
   for name in ('effect_sizes.png', 'curves.png'):
     assert os.path.getsize(os.path.join(smoke, 'plots', name)) > 1000
   json.dumps(an, allow_nan=False)
 
 
-@pytest.mark.parametrize('key,value', [
-    ('delete_p', 1.0), ('delete_p', -0.1), ('dropout', 1.0), ('dropout', -0.5),
-    ('response_len', 20),            # sequence longer than the model's context window
+@pytest.mark.parametrize(
+  'key,value',
+  [
+    ('delete_p', 1.0),
+    ('delete_p', -0.1),
+    ('dropout', 1.0),
+    ('dropout', -0.5),
+    ('response_len', 20),  # sequence longer than the model's context window
     ('window', 12),
-    ('early_step', 999), ('conditions', ('clean',)), ('conditions', ('clean', 'noisy', 'loud')),
-    ('batch_size', 1000)])
+    ('early_step', 999),
+    ('conditions', ('clean',)),
+    ('conditions', ('clean', 'noisy', 'loud')),
+    ('batch_size', 1000),
+  ],
+)
 def test_bad_inputs_raise_config_error_and_write_nothing(tmp_path, key, value):
   cfg = load_config(SPEC, **{key: value})
   wd = tmp_path / 'w'

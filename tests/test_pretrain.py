@@ -1,13 +1,14 @@
 """The pretraining stage: run once per seed, cached in the workdir, keyed by the pretraining config."""
+
 import os
 import shutil
 
 import pytest
-
 from conftest import read_metrics
+from toy_family import get_config
+
 from exp import config as cfglib
 from exp import runner
-from toy_family import get_config
 
 
 @pytest.fixture(autouse=True)
@@ -21,7 +22,7 @@ def test_pretrain_runs_once_is_cached_and_feeds_each_seed(tmp_path):
   pre = [r for r in res['runs'] if r['arm'] == 'pretrain']
   arms = [r for r in res['runs'] if r['arm'] == 'a']
   assert len(pre) == 3 and len(arms) == 6
-  assert all(r['metrics']['err'] < 0.2 for r in pre)          # pretraining converged
+  assert all(r['metrics']['err'] < 0.2 for r in pre)  # pretraining converged
   # Each run started from its own seed's base: grid points of a seed share it, seeds differ.
   by_seed = {}
   for r in arms:
@@ -53,6 +54,7 @@ def test_resume_with_pretraining_equals_uninterrupted(tmp_path):
 def test_cache_is_keyed_by_the_pretraining_config():
   import numpy as np
   import toy_family
+
   a, b = get_config(), get_config()
   b.pretrain_lr = 0.2
   seeds = np.arange(3)

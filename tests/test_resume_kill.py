@@ -1,5 +1,6 @@
 """A run killed with SIGKILL mid-way and rerun ends identical to an uninterrupted one; torn and corrupt
 checkpoints are skipped."""
+
 import os
 import shutil
 import signal
@@ -8,13 +9,21 @@ import sys
 import time
 
 from conftest import ROOT, load_config, read_metrics, read_results
+
 from exp import runner
 
 # rl_step with converge_prob=1.0 never finishes early: 30 chunks, each followed by a checkpoint.
-OVERRIDES = dict(arms=('rl_step',), num_seeds=2, num_steps=300, chunk_steps=10, log_every=10,
-                 converge_prob=1.0)
-FLAGS = ['--config.arms=rl_step', '--config.num_seeds=2', '--config.num_steps=300',
-         '--config.chunk_steps=10', '--config.log_every=10', '--config.converge_prob=1.0']
+OVERRIDES = dict(
+  arms=('rl_step',), num_seeds=2, num_steps=300, chunk_steps=10, log_every=10, converge_prob=1.0
+)
+FLAGS = [
+  '--config.arms=rl_step',
+  '--config.num_seeds=2',
+  '--config.num_steps=300',
+  '--config.chunk_steps=10',
+  '--config.log_every=10',
+  '--config.converge_prob=1.0',
+]
 
 
 def _steps(ckdir):
@@ -26,8 +35,13 @@ def test_sigkill_then_rerun_equals_uninterrupted(tmp_path):
   assert runner.run(load_config(**OVERRIDES), ref, quiet=True).status == 'complete'
 
   work = str(tmp_path / 'killed')
-  cmd = [sys.executable, os.path.join(ROOT, 'run.py'), '--config=configs/memorization.py:smoke',
-         f'--workdir={work}', *FLAGS]
+  cmd = [
+    sys.executable,
+    os.path.join(ROOT, 'run.py'),
+    '--config=configs/memorization.py:smoke',
+    f'--workdir={work}',
+    *FLAGS,
+  ]
   proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   deadline = time.time() + 120
   while time.time() < deadline and len(_steps(os.path.join(work, 'checkpoints'))) < 3:

@@ -1,13 +1,14 @@
 """The runner's contract: vmapped == alone, seed identity, resume == uninterrupted, no recompiles,
 freezing of done/diverged runs, the workdir shape."""
+
 import json
 import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-
 from conftest import RL_EOE_3, load_config, read_metrics, read_results
+
 from exp import runner
 from exp.experiment import Arm
 
@@ -17,7 +18,9 @@ def _by_run(results):
 
 
 def _lines_by_key(lines):
-  return {(l['arm'], l['seed'], json.dumps(l['grid'], sort_keys=True), l['step']): l['metrics'] for l in lines}
+  return {
+    (l['arm'], l['seed'], json.dumps(l['grid'], sort_keys=True), l['step']): l['metrics'] for l in lines
+  }
 
 
 def test_workdir_has_design_shape(smoke_run):
@@ -61,15 +64,17 @@ def test_vmapped_run_equals_the_same_run_alone(tmp_path):
 def test_seed_is_the_same_run_whatever_runs_beside_it(tmp_path, rl_eoe_three_seeds):
   """Seed 2 alone (num_seeds=1, seed_offset=2) equals seed 2 inside a 3-seed run."""
   three = read_results(rl_eoe_three_seeds)
-  one = runner.run(load_config(**dict(RL_EOE_3, num_seeds=1, seed_offset=2)), str(tmp_path / 'one'),
-                   quiet=True).results
+  one = runner.run(
+    load_config(**dict(RL_EOE_3, num_seeds=1, seed_offset=2)), str(tmp_path / 'one'), quiet=True
+  ).results
   seed2 = {k: r for k, r in _by_run(three).items() if k[1] == 2}
   assert seed2 and seed2.keys() == _by_run(one).keys()
   for k, r in _by_run(one).items():
     assert seed2[k]['metrics'] == r['metrics']
   # ... and a different root seed gives different runs.
-  other = runner.run(load_config(**dict(RL_EOE_3, num_seeds=1, seed_offset=2, seed=7)),
-                     str(tmp_path / 'other'), quiet=True).results
+  other = runner.run(
+    load_config(**dict(RL_EOE_3, num_seeds=1, seed_offset=2, seed=7)), str(tmp_path / 'other'), quiet=True
+  ).results
   assert [r['metrics'] for r in other['runs']] != [r['metrics'] for r in one['runs']]
 
 
@@ -98,11 +103,14 @@ def test_resume_equals_uninterrupted_and_never_recompiles(tmp_path):
 def _toy_arm(num_steps, done=True):
   """x ← x·a each step; done once x == 8; a = 1e30 overflows to inf at the second step."""
   return Arm(
-      name='toy', grid={'a': np.array([2.0, 1.0, 1e30], np.float32)},
-      init=lambda key, hp: {'x': jnp.float32(1.0)},
-      step=lambda s, hp, key: ({'x': s['x'] * hp['a']}, {'x': s['x']}),
-      evaluate=lambda s, hp: {'x': s['x']},
-      done=(lambda s, hp: s['x'] == 8.0) if done else None, num_steps=num_steps)
+    name='toy',
+    grid={'a': np.array([2.0, 1.0, 1e30], np.float32)},
+    init=lambda key, hp: {'x': jnp.float32(1.0)},
+    step=lambda s, hp, key: ({'x': s['x'] * hp['a']}, {'x': s['x']}),
+    evaluate=lambda s, hp: {'x': s['x']},
+    done=(lambda s, hp: s['x'] == 8.0) if done else None,
+    num_steps=num_steps,
+  )
 
 
 def test_done_diverged_and_budget_freeze_runs():
@@ -111,7 +119,7 @@ def test_done_diverged_and_budget_freeze_runs():
   hp = {'a': jnp.asarray(arm.grid['a'])}
   keys = jax.vmap(lambda s: runner.seed_key(0, s))(jnp.arange(3))
   carry = init_fn(keys, hp)
-  for start in (0, 4, 8, 12):            # past the budget: frozen
+  for start in (0, 4, 8, 12):  # past the budget: frozen
     carry, metrics = chunk_fn(carry, hp, keys, jnp.int32(start))
   final = jax.device_get(final_fn(carry, hp))
   # a=2: x = 1, 2, 4, 8 -> done before the 4th update (3 updates taken), frozen at 8.
@@ -134,17 +142,21 @@ def test_arm_without_done_is_ok_at_budget():
   keys = jax.vmap(lambda s: runner.seed_key(0, s))(jnp.arange(2))
   carry, _ = chunk_fn(init_fn(keys, hp), hp, keys, jnp.int32(0))
   final = jax.device_get(final_fn(carry, hp))
-  assert final['metrics']['x'][0] == 8.0     # exactly 3 updates of the 4-step chunk ran
-  recs = runner._records(arm, [{'seed': 0, 'grid': {'a': 2.0}}, {'seed': 0, 'grid': {'a': 1.0}}], final, False)
+  assert final['metrics']['x'][0] == 8.0  # exactly 3 updates of the 4-step chunk ran
+  recs = runner._records(
+    arm, [{'seed': 0, 'grid': {'a': 2.0}}, {'seed': 0, 'grid': {'a': 1.0}}], final, False
+  )
   assert [r['status'] for r in recs] == ['ok', 'ok'] and 'steps_to_done' not in recs[0]['metrics']
 
 
 def test_metrics_log_forward_fills_frozen_runs(tmp_path):
   path = tmp_path / 'm.jsonl'
-  rows = [dict(arm='a', seed=0, grid={'n': 1}, step=0, metrics={'m': 1.0}),
-          dict(arm='a', seed=1, grid={'n': 1}, step=0, metrics={'m': 2.0}),
-          dict(arm='a', seed=1, grid={'n': 1}, step=10, metrics={'m': 3.0}),
-          dict(arm='a', seed=1, grid={'n': 2}, step=10, metrics={'m': 9.0})]
+  rows = [
+    dict(arm='a', seed=0, grid={'n': 1}, step=0, metrics={'m': 1.0}),
+    dict(arm='a', seed=1, grid={'n': 1}, step=0, metrics={'m': 2.0}),
+    dict(arm='a', seed=1, grid={'n': 1}, step=10, metrics={'m': 3.0}),
+    dict(arm='a', seed=1, grid={'n': 2}, step=10, metrics={'m': 9.0}),
+  ]
   path.write_text('\n'.join(json.dumps(r) for r in rows) + '\n')
   steps, vals = runner.MetricsLog(str(path)).curves('a', 'm', {'n': 1})
   assert steps.tolist() == [0, 10]
