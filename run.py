@@ -8,7 +8,7 @@ Exit codes: 0 done (or report reprinted), 2 bad input (one line on stderr, nothi
 from absl import app, flags
 from ml_collections import config_flags
 
-from exp import cli
+from exp.core import cli
 
 _CONFIG = config_flags.DEFINE_config_file(
   'config', None, 'experiment config file, e.g. configs/memorization.py or configs/memorization.py:smoke'

@@ -17,20 +17,17 @@ difference −0.05 [−0.34, 0.15]), so there is no "mirage" jump to explain; ex
 per-depth thresholds move from ≈93 params (depth 1) to ≈1000 (depth 6): the aggregate averages them.
 """
 
-import ml_collections
+from configs.common import base_config, variant
 
 
 def get_config(arg=None):
-  c = ml_collections.ConfigDict()
-  c.experiment = 'capacity_cliff'
-  c.seed = 0  # root key; seed s runs with fold_in(key(seed), s)
-  c.seed_offset = 0  # seeds are seed_offset .. seed_offset + num_seeds - 1
-  c.num_seeds = 10
-  c.arms = ('gru',)
-  c.vectorize = True  # False: one run at a time through the same compiled code (benchmark baseline)
-  c.num_steps = 500  # Adam steps, one fresh batch each (drawn from the step key: shared by all widths)
-  c.chunk_steps = 250  # steps per compiled chunk (a checkpoint after each)
-  c.log_every = 25  # metrics subsampled inside the scan
+  c = base_config(
+    'capacity_cliff',
+    ('gru',),
+    num_steps=500,  # Adam steps, one fresh batch each (drawn from the step key: shared by all widths)
+    chunk_steps=250,
+    log_every=25,
+  )
 
   # model sizes: active GRU units, a log grid; one traced grid axis of a max_hidden-unit masked GRU
   c.widths = (1, 2, 3, 4, 5, 8, 12, 18, 27, 40, 60)
@@ -50,22 +47,21 @@ def get_config(arg=None):
   c.n_boot = 1000  # bootstrap resamples (of runs) for the 4PL center/width CIs
   c.n_boot_seeds = 200  # paired bootstrap over seeds for the mirage check (width difference)
 
-  if arg in (None, ''):
-    return c
-  if arg == 'smoke':
-    c.num_seeds = 2
-    c.widths = (1, 4, 16)
-    c.max_hidden = 16
-    c.max_len = 6
-    c.max_depth = 3
-    c.num_steps = 40
-    c.chunk_steps = 20
-    c.log_every = 10
-    c.batch_size = 8
-    c.eval_batch = 32
-    c.n_boot = 20
-    c.n_boot_seeds = 10
-    return c
-  raise ValueError(
-    f"unknown config variant {arg!r} for configs/capacity_cliff.py; accepted: '' (full), 'smoke'"
+  return variant(
+    c,
+    arg,
+    smoke=dict(
+      num_seeds=2,
+      widths=(1, 4, 16),
+      max_hidden=16,
+      max_len=6,
+      max_depth=3,
+      num_steps=40,
+      chunk_steps=20,
+      log_every=10,
+      batch_size=8,
+      eval_batch=32,
+      n_boot=20,
+      n_boot_seeds=10,
+    ),
   )

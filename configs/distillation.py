@@ -21,20 +21,17 @@ lr 1e-2 is kept: the correct setups do equally well at both, and it gives the so
 showing (the prototype saw ~250x).
 """
 
-import ml_collections
+from configs.common import base_config, variant
 
 
 def get_config(arg=None):
-  c = ml_collections.ConfigDict()
-  c.experiment = 'distillation'
-  c.seed = 0  # root key; seed s runs with fold_in(key(seed), s)
-  c.seed_offset = 0  # seeds are seed_offset .. seed_offset + num_seeds - 1
-  c.num_seeds = 10
-  c.arms = ('context', 'size_gap')  # same-model context distillation; a smaller, fresh student
-  c.vectorize = True
-  c.num_steps = 100  # distillation steps (hybrid = switch_step off-policy + the rest on-policy)
-  c.chunk_steps = 50
-  c.log_every = 1  # every step is logged: the spike is a one-step event
+  c = base_config(
+    'distillation',
+    ('context', 'size_gap'),  # same-model context distillation; a smaller, fresh student
+    num_steps=100,  # distillation steps (hybrid = switch_step off-policy + the rest on-policy)
+    chunk_steps=50,
+    log_every=1,  # every step is logged: the spike is a one-step event
+  )
 
   # Synthetic language: order-1 Markov chains, one per task (exp/languages.py).
   c.n_tasks = 4
@@ -78,24 +75,23 @@ def get_config(arg=None):
   c.spike_threshold = 10.0  # a KL ratio across the switch at least this large "reads as a spike"
   c.change_drop = 0.2  # change point: first step whose legal rate is this far below its start
 
-  if arg in (None, ''):
-    return c
-  if arg == 'smoke':
-    c.num_seeds = 2
-    c.num_steps = 8
-    c.chunk_steps = 4
-    c.switch_step = 4
-    c.seq_len = 6
-    c.window = 8
-    c.hidden = 32
-    c.embed = 8
-    c.student_hidden = 16
-    c.pretrain_steps = 40
-    c.pretrain_batch = 32
-    c.batch = 8
-    c.offpolicy_batches = 2
-    c.eval_batch = 16
-    return c
-  raise ValueError(
-    f"unknown config variant {arg!r} for configs/distillation.py; accepted: '' (full), 'smoke'"
+  return variant(
+    c,
+    arg,
+    smoke=dict(
+      num_seeds=2,
+      num_steps=8,
+      chunk_steps=4,
+      switch_step=4,
+      seq_len=6,
+      window=8,
+      hidden=32,
+      embed=8,
+      student_hidden=16,
+      pretrain_steps=40,
+      pretrain_batch=32,
+      batch=8,
+      offpolicy_batches=2,
+      eval_batch=16,
+    ),
   )

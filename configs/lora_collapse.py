@@ -20,23 +20,20 @@ before the onset, then 3%); with --config.num_steps=600 the thresholds and that 
 The report's verdict reads "partly reproduced".
 """
 
-import ml_collections
+from configs.common import base_config, variant
 
 # Quarter decades from 1e-4 to 1e0 (17 values).
 QUARTER_DECADES = tuple(float(f'{10 ** (-4 + k / 4):.4g}') for k in range(17))
 
 
 def get_config(arg=None):
-  c = ml_collections.ConfigDict()
-  c.experiment = 'lora_collapse'
-  c.seed = 0  # root key; seed s runs with fold_in(key(seed), s)
-  c.seed_offset = 0  # seeds are seed_offset .. seed_offset + num_seeds - 1
-  c.num_seeds = 10
-  c.arms = ('classify', 'sequence')  # answer = one of 32 classes / a string of 8 digit tokens
-  c.vectorize = True  # False: one run at a time through the same compiled code (benchmark baseline)
-  c.num_steps = 300  # LoRA fine-tuning steps on mapping 2
-  c.chunk_steps = 150  # steps per compiled chunk (a checkpoint after each)
-  c.log_every = 10  # metrics subsampled inside the scan
+  c = base_config(
+    'lora_collapse',
+    ('classify', 'sequence'),  # answer = one of 32 classes / a string of 8 digit tokens
+    num_steps=300,  # LoRA fine-tuning steps on mapping 2
+    chunk_steps=150,
+    log_every=10,
+  )
 
   # Task (exp/lookup.py): 4 question tokens from a vocabulary of 8, 32 answers, additive mappings.
   c.vocab = 8
@@ -69,24 +66,23 @@ def get_config(arg=None):
   c.max_width_decades = 1.0  # ... and the 10-90% width of P(collapse) is at most this many decades
   c.n_boot = 1000  # bootstrap replicates (threshold CIs; seed bootstrap of the rank effect: n_boot // 5)
 
-  if arg in (None, ''):
-    return c
-  if arg == 'smoke':
-    c.num_seeds = 2
-    c.num_steps = 40
-    c.chunk_steps = 20
-    c.log_every = 10
-    c.hidden = (32, 32)
-    c.embed_dim = 8
-    c.num_train = 512
-    c.num_heldout = 128
-    c.batch_size = 32
-    c.pretrain_steps = 60
-    c.pretrain_lr = 1e-2
-    c.lrs = (1e-3, 1e-2, 1e-1, 1.0)
-    c.ranks = (2, 8)
-    c.n_boot = 50
-    return c
-  raise ValueError(
-    f"unknown config variant {arg!r} for configs/lora_collapse.py; accepted: '' (full), 'smoke'"
+  return variant(
+    c,
+    arg,
+    smoke=dict(
+      num_seeds=2,
+      num_steps=40,
+      chunk_steps=20,
+      log_every=10,
+      hidden=(32, 32),
+      embed_dim=8,
+      num_train=512,
+      num_heldout=128,
+      batch_size=32,
+      pretrain_steps=60,
+      pretrain_lr=1e-2,
+      lrs=(1e-3, 1e-2, 1e-1, 1.0),
+      ranks=(2, 8),
+      n_boot=50,
+    ),
   )

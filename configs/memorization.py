@@ -13,20 +13,17 @@ linearly in N (exponent CI near 1); the shaped RL-Step mostly times out at N ≥
 reward behaves like SL (a handful of episodes, nearly flat in N). The report's audit section says which.
 """
 
-import ml_collections
+from configs.common import base_config, variant
 
 
 def get_config(arg=None):
-  c = ml_collections.ConfigDict()
-  c.experiment = 'memorization'
-  c.seed = 0  # root key; seed s runs with fold_in(key(seed), s)
-  c.seed_offset = 0  # seeds are seed_offset .. seed_offset + num_seeds - 1
-  c.num_seeds = 10
-  c.arms = ('sl', 'rl_eoe', 'rl_step', 'rl_step_dense')
-  c.vectorize = True  # False: one run at a time through the same compiled code (benchmark baseline)
-  c.num_steps = 10_000  # episode budget; runs not converged by then are censored
-  c.chunk_steps = 1000  # steps per compiled chunk (a checkpoint after each)
-  c.log_every = 50  # metrics subsampled inside the scan
+  c = base_config(
+    'memorization',
+    ('sl', 'rl_eoe', 'rl_step', 'rl_step_dense'),
+    num_steps=10_000,  # episode budget; runs not converged by then are censored
+    chunk_steps=1000,
+    log_every=50,
+  )
 
   c.ns = (10, 100, 500)  # answer-space sizes: a vmapped grid axis via logit masking
   c.context_dim = 16
@@ -39,16 +36,15 @@ def get_config(arg=None):
   c.converge_prob = 0.5  # done when argmax = y* and π(y*) >= this
   c.shaped_reward = 'linear'  # RL-Step's partial credit: 'linear' 1-|a-y|/(N-1), or 'neg_abs' -|a-y|
 
-  if arg in (None, ''):
-    return c
-  if arg == 'smoke':
-    c.num_seeds = 3
-    c.ns = (4, 16)
-    c.hidden = 16
-    c.num_steps = 300
-    c.chunk_steps = 50
-    c.log_every = 10
-    return c
-  raise ValueError(
-    f"unknown config variant {arg!r} for configs/memorization.py; accepted: '' (full), 'smoke'"
+  return variant(
+    c,
+    arg,
+    smoke=dict(
+      num_seeds=3,
+      ns=(4, 16),
+      hidden=16,
+      num_steps=300,
+      chunk_steps=50,
+      log_every=10,
+    ),
   )

@@ -20,20 +20,17 @@ point; +1.2…+1.7 points from 50…3200 more steps, every gain CI touching 0); 
 pretraining FLOPs turns it into 0.04× (continuing is cheaper per point). Verdict: partly reproduced.
 """
 
-import ml_collections
+from configs.common import base_config, variant
 
 
 def get_config(arg=None):
-  c = ml_collections.ConfigDict()
-  c.experiment = 'model_switch'
-  c.seed = 0  # root key; seed s runs with fold_in(key(seed), s)
-  c.seed_offset = 0  # seeds are seed_offset .. seed_offset + num_seeds - 1
-  c.num_seeds = 10
-  c.arms = ('continue', 'switch')
-  c.vectorize = True  # False: one run at a time through the same compiled code (benchmark baseline)
-  c.num_steps = 3200  # cap on every step budget below (each arm runs to its largest budget)
-  c.chunk_steps = 200  # steps per compiled chunk (a checkpoint after each)
-  c.log_every = 10  # metrics subsampled inside the scan
+  c = base_config(
+    'model_switch',
+    ('continue', 'switch'),
+    num_steps=3200,  # cap on every step budget below (each arm runs to its largest budget)
+    chunk_steps=200,
+    log_every=10,
+  )
 
   # task: labels argmax(B·φ(A·x)), φ(h) = relu(h) + s·relu(−h); s > 0 makes it partly even in x
   c.input_dim = 16
@@ -58,22 +55,21 @@ def get_config(arg=None):
   # statistics
   c.n_boot = 2000  # bootstrap resamples (over seeds) for ROI ratios
 
-  if arg in (None, ''):
-    return c
-  if arg == 'smoke':
-    c.num_seeds = 3
-    c.num_steps = 40
-    c.chunk_steps = 20
-    c.log_every = 5
-    c.first_steps = 10
-    c.continue_steps = (10, 40)
-    c.switch_steps = (10, 20)
-    c.zoo_widths = (8, 32)
-    c.zoo_recipes = ('related', 'scratch')
-    c.zoo_pretrain_steps = 40
-    c.eval_size = 256
-    c.n_boot = 200
-    return c
-  raise ValueError(
-    f"unknown config variant {arg!r} for configs/model_switch.py; accepted: '' (full), 'smoke'"
+  return variant(
+    c,
+    arg,
+    smoke=dict(
+      num_seeds=3,
+      num_steps=40,
+      chunk_steps=20,
+      log_every=5,
+      first_steps=10,
+      continue_steps=(10, 40),
+      switch_steps=(10, 20),
+      zoo_widths=(8, 32),
+      zoo_recipes=('related', 'scratch'),
+      zoo_pretrain_steps=40,
+      eval_size=256,
+      n_boot=200,
+    ),
   )

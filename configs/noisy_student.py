@@ -23,20 +23,17 @@ p < 0.001), while held-out token accuracy does not rise (−0.02); held-out exac
 condition (50 prompts do not pin down the program).
 """
 
-import ml_collections
+from configs.common import base_config, variant
 
 
 def get_config(arg=None):
-  c = ml_collections.ConfigDict()
-  c.experiment = 'noisy_student'
-  c.seed = 0  # root key; seed s runs with fold_in(key(seed), s)
-  c.seed_offset = 0  # seeds are seed_offset .. seed_offset + num_seeds - 1
-  c.num_seeds = 10
-  c.arms = ('distill',)  # one compiled arm; the noise conditions are its grid points
-  c.vectorize = True
-  c.num_steps = 400  # student updates (the over-fitting regime); `early_step` is the claim's 40
-  c.chunk_steps = 200
-  c.log_every = 10
+  c = base_config(
+    'noisy_student',
+    ('distill',),  # one compiled arm; the noise conditions are its grid points
+    num_steps=400,  # student updates (the over-fitting regime); `early_step` is the claim's 40
+    chunk_steps=200,
+    log_every=10,
+  )
   c.early_step = 40  # student parameters are also snapshotted and evaluated after this many updates
 
   # The "spec -> code" language: prompt of prompt_len symbols, response of response_len tokens, each
@@ -69,24 +66,23 @@ def get_config(arg=None):
   c.noise_draws = 8  # noise draws averaged in the final "training loss on noised inputs"
   c.curve_heldout = 50  # held-out prompts scored at every step for the learning curves
 
-  if arg in (None, ''):
-    return c
-  if arg == 'smoke':
-    c.num_seeds = 3
-    c.num_steps = 20
-    c.chunk_steps = 10
-    c.log_every = 5
-    c.early_step = 5
-    c.teacher_hidden = 32
-    c.pretrain_steps = 20
-    c.pretrain_batch = 16
-    c.n_train = 12
-    c.n_heldout = 40
-    c.hidden = 16
-    c.batch_size = 4
-    c.noise_draws = 2
-    c.curve_heldout = 8
-    return c
-  raise ValueError(
-    f"unknown config variant {arg!r} for configs/noisy_student.py; accepted: '' (full), 'smoke'"
+  return variant(
+    c,
+    arg,
+    smoke=dict(
+      num_seeds=3,
+      num_steps=20,
+      chunk_steps=10,
+      log_every=5,
+      early_step=5,
+      teacher_hidden=32,
+      pretrain_steps=20,
+      pretrain_batch=16,
+      n_train=12,
+      n_heldout=40,
+      hidden=16,
+      batch_size=4,
+      noise_draws=2,
+      curve_heldout=8,
+    ),
   )

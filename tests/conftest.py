@@ -80,7 +80,7 @@ def snapshot(path):
 
 def complete_run(tmp_path_factory, spec, **overrides):
   """One in-process run of a config file to completion; returns its workdir."""
-  from exp import runner
+  from exp.core import runner
 
   name = os.path.basename(spec.partition(':')[0])[:-3]
   workdir = str(tmp_path_factory.mktemp(name))

@@ -1,0 +1,1 @@
+"""Host-side analysis: statistics over seeds, report rendering, plots, the dashboard."""

@@ -1,0 +1,351 @@
+"""Summary dashboard across experiments: one row and one figure panel per headline finding.
+
+    python -m exp.analysis.dashboard --out DIR WORKDIR [WORKDIR ...]
+
+Reads each WORKDIR/results.json (written by ``python run.py``), takes ``analysis.headline`` (a dict, or a
+list of dicts for a family with several findings) and writes DIR/dashboard.md and DIR/dashboard.png, both
+atomically. Every input is checked before anything is written: bad input prints one line on stderr and
+exits with status 2, leaving DIR untouched.
+
+headline keys (all rendered as "–" when absent): finding, claim, result (the headline number in words),
+effect {name, value, ci95} or null, verdict, reproduced true/false/null.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import textwrap
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from exp.analysis.report import MISSING, _num, fmt_same, markdown_table
+from exp.core.workdir import write_atomic
+
+__all__ = ['main', 'load_findings', 'render_markdown', 'render_png', 'DashboardError']
+
+RESULTS = 'results.json'
+
+
+class DashboardError(Exception):
+  """Bad input; the message is the one line printed on stderr."""
+
+
+class _Parser(argparse.ArgumentParser):
+  def error(self, message: str) -> None:  # one line instead of usage + error
+    raise DashboardError(
+      f'{message} (usage: python -m exp.analysis.dashboard --out DIR WORKDIR [WORKDIR ...])'
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Input
+
+
+def _text(x: Any) -> str:
+  if x is None:
+    return MISSING
+  s = ' '.join(str(x).split())
+  return s or MISSING
+
+
+def load_findings(workdirs: Sequence[str]) -> list[dict]:
+  """Read and validate every workdir; one flat record per headline finding, in the order given.
+
+  Raises DashboardError (a one-line message) for: no workdirs, a missing workdir or results.json,
+  invalid JSON, a results.json that is not an object or has no analysis.headline.
+  """
+  if not workdirs:
+    raise DashboardError(
+      'no workdirs given (usage: python -m exp.analysis.dashboard --out DIR WORKDIR [WORKDIR ...])'
+    )
+  findings = []
+  for wd in workdirs:
+    if not os.path.isdir(wd):
+      raise DashboardError(f'workdir {wd!r} does not exist or is not a directory')
+    path = os.path.join(wd, RESULTS)
+    if not os.path.isfile(path):
+      raise DashboardError(f'{path!r} is missing: run `python run.py --config=... --workdir={wd}` first')
+    try:
+      with open(path, encoding='utf-8') as f:
+        data = json.load(f)
+    except json.JSONDecodeError as e:
+      raise DashboardError(
+        f'{path!r} is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})'
+      ) from None
+    except (OSError, UnicodeDecodeError) as e:
+      raise DashboardError(f'{path!r} cannot be read: {e}') from None
+    if not isinstance(data, dict):
+      raise DashboardError(f'{path!r} must hold a JSON object, found {type(data).__name__}')
+    analysis = data.get('analysis')
+    heads = analysis.get('headline') if isinstance(analysis, dict) else None
+    if isinstance(heads, dict):
+      heads = [heads]
+    if not (isinstance(heads, list) and heads and all(isinstance(h, dict) for h in heads)):
+      raise DashboardError(
+        f'{path!r} has no analysis.headline (workdir {wd!r}); it must be produced by '
+        f'`python run.py --config=... --workdir={wd}`'
+      )
+    runs = data.get('runs') if isinstance(data.get('runs'), list) else []
+    status = Counter(str(r.get('status', '?')) for r in runs if isinstance(r, dict))
+    for h in heads:
+      eff = h.get('effect') if isinstance(h.get('effect'), dict) else None
+      ci = eff.get('ci95') if eff else None
+      ci = [_num(ci[0]), _num(ci[1])] if isinstance(ci, (list, tuple)) and len(ci) == 2 else [math.nan] * 2
+      rep = h.get('reproduced')
+      findings.append(
+        {
+          'workdir': wd,
+          'experiment': _text(data.get('experiment')),
+          'config_sha256': str(data.get('config_sha256') or ''),
+          'complete': data.get('complete') is True,
+          'n_runs': len(runs),
+          'status': dict(status),
+          'finding': _text(h.get('finding')),
+          'claim': _text(h.get('claim')),
+          'result': _text(h.get('result')),
+          'effect': None
+          if eff is None
+          else {'name': _text(eff.get('name')), 'value': _num(eff.get('value')), 'ci95': ci},
+          'verdict': _text(h.get('verdict')),
+          'reproduced': rep if isinstance(rep, bool) else None,
+        }
+      )
+  return findings
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Rendering
+
+
+def _effect_text(eff: Mapping[str, Any] | None) -> str:
+  if eff is None:
+    return MISSING
+  v, lo, hi = fmt_same([eff['value'], *eff['ci95']])
+  return f'{eff["name"]} = {v} [{lo}, {hi}]'
+
+
+def _reproduced_text(rep: bool | None) -> str:
+  return {True: '✓ reproduced', False: '✗ not reproduced', None: '– undetermined'}[rep]
+
+
+def _experiment_text(f: Mapping[str, Any]) -> str:
+  return f['experiment'] + ('' if f['complete'] else ' (incomplete)')
+
+
+def render_markdown(findings: Sequence[Mapping[str, Any]]) -> str:
+  """dashboard.md: a summary table (one row per finding) and one short section per finding."""
+  n_exp = len({f['workdir'] for f in findings})
+  lines = [
+    '# tenfold dashboard',
+    '',
+    f'{len(findings)} finding(s) from {n_exp} workdir(s). Effects are point estimates with 95% CIs '
+    'over seeds; "(incomplete)" marks a workdir whose runs have not all finished.',
+    '',
+  ]
+  rows = [
+    [
+      _experiment_text(f),
+      f['finding'],
+      f['claim'],
+      f['result'],
+      _effect_text(f['effect']),
+      f['verdict'],
+      _reproduced_text(f['reproduced']),
+    ]
+    for f in findings
+  ]
+  lines.append(
+    markdown_table(
+      ['experiment', 'finding', 'claim', 'our result', 'effect [95% CI]', 'verdict', 'reproduced'],
+      rows,
+      align=['l'] * 7,
+    )
+  )
+  for i, f in enumerate(findings, 1):
+    status = ', '.join(f'{k} {v}' for k, v in sorted(f['status'].items())) or 'none recorded'
+    sha = f['config_sha256'][:12] or MISSING
+    lines += [
+      '',
+      f'## {i}. {f["finding"]} — {_experiment_text(f)}',
+      '',
+      f'- **Claim:** {f["claim"]}',
+      f'- **Our result:** {f["result"]}',
+      f'- **Effect:** {_effect_text(f["effect"])}',
+      f'- **Verdict:** {f["verdict"]} ({_reproduced_text(f["reproduced"])})',
+      f'- **Source:** `{f["workdir"]}` · config sha256 `{sha}` · runs: {f["n_runs"]} ({status})'
+      + ('' if f['complete'] else ' · **incomplete**'),
+    ]
+  return '\n'.join(lines) + '\n'
+
+
+def _wrap(text: str, width: int, max_lines: int) -> str:
+  lines = textwrap.wrap(text, width=width) or [MISSING]
+  if len(lines) > max_lines:
+    lines = lines[:max_lines]
+    lines[-1] = lines[-1][: max(0, width - 1)].rstrip() + '…'
+  return '\n'.join(lines)
+
+
+_BADGE = {
+  True: ('REPRODUCED', '#1a7f37'),
+  False: ('NOT REPRODUCED', '#cf222e'),
+  None: ('UNDETERMINED', '#6e7781'),
+}
+
+
+def _effect_mark(ax: Any, eff: Mapping[str, Any] | None, color: str) -> None:
+  """A one-row forest mark: point, CI whiskers, zero line, in the given inset axes."""
+  v = eff['value'] if eff else math.nan
+  if not math.isfinite(v):
+    ax.set_axis_off()
+    ax.text(
+      0.5,
+      0.5,
+      'no effect estimate',
+      ha='center',
+      va='center',
+      fontsize=8,
+      color='0.5',
+      transform=ax.transAxes,
+    )
+    return
+  ax.set_yticks([])
+  for side in ('left', 'right', 'top'):
+    ax.spines[side].set_visible(False)
+  ax.tick_params(axis='x', labelsize=7, length=2, pad=1)
+  ax.axvline(0, color='0.35', lw=0.9)
+  lo, hi = eff['ci95'] if eff else (math.nan, math.nan)
+  finite = [x for x in (v, lo, hi) if math.isfinite(x)]
+  left, right = min(finite + [0.0]), max(finite + [0.0])
+  span = right - left if right > left else 1.0
+  ax.set_xlim(left - 0.12 * span, right + 0.12 * span)
+  ax.set_ylim(-1, 1)
+  if math.isfinite(lo) and math.isfinite(hi):
+    ax.plot([lo, hi], [0, 0], color=color, lw=2.2, solid_capstyle='butt')
+    ax.plot([lo, lo], [-0.35, 0.35], color=color, lw=1.4)
+    ax.plot([hi, hi], [-0.35, 0.35], color=color, lw=1.4)
+  ax.plot([v], [0], marker='D', ms=7, color=color)
+
+
+def render_png(findings: Sequence[Mapping[str, Any]], path: str) -> str:
+  """dashboard.png: one panel per finding (experiment, finding, claim, the headline number, the effect as
+  a small forest mark with its CI, the verdict), laid out in up to 3 columns. Written atomically."""
+  import matplotlib.pyplot as plt
+  from matplotlib.patches import FancyBboxPatch
+
+  from exp.analysis import plots  # Agg backend is chosen there
+
+  n = max(len(findings), 1)
+  ncol = min(n, 3)
+  nrow = math.ceil(n / ncol)
+  pw, ph = 5.4, 4.3
+  fig = plt.figure(figsize=(pw * ncol, ph * nrow + 0.5))
+  fig.suptitle(
+    'tenfold — findings at a glance', fontsize=14, fontweight='bold', y=1 - 0.12 / (ph * nrow + 0.5)
+  )
+  top = 1 - 0.5 / (ph * nrow + 0.5)
+  wrap_w = 72  # characters per line at ~8.5 pt in a 5.4-inch panel
+  for i, f in enumerate(findings):
+    r, c = divmod(i, ncol)
+    x0, w = c / ncol, 1 / ncol
+    h = top / nrow
+    y0 = top - (r + 1) * h
+    ax = fig.add_axes([x0 + 0.012 * w, y0 + 0.015 * h, 0.976 * w, 0.97 * h])
+    ax.set_axis_off()
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    badge, color = _BADGE[f['reproduced']]
+    ax.add_patch(
+      FancyBboxPatch(
+        (0.005, 0.005),
+        0.99,
+        0.99,
+        boxstyle='round,pad=0,rounding_size=0.02',
+        facecolor='#f6f8fa',
+        edgecolor=color,
+        lw=1.6,
+        transform=ax.transAxes,
+      )
+    )
+    ax.text(
+      0.04,
+      0.955,
+      _wrap(_experiment_text(f), 40, 1),
+      fontsize=8,
+      color='0.35',
+      va='top',
+      fontweight='bold' if not f['complete'] else 'normal',
+    )
+    ax.text(
+      0.96,
+      0.955,
+      badge,
+      fontsize=7.5,
+      color='white',
+      va='top',
+      ha='right',
+      fontweight='bold',
+      bbox=dict(boxstyle='round,pad=0.25', facecolor=color, edgecolor='none'),
+    )
+    ax.text(0.04, 0.885, _wrap(f['finding'], 50, 2), fontsize=11.5, fontweight='bold', va='top')
+    ax.text(
+      0.04,
+      0.735,
+      _wrap('Claim: ' + f['claim'], wrap_w + 8, 2),
+      fontsize=7.5,
+      color='0.4',
+      style='italic',
+      va='top',
+    )
+    ax.text(0.04, 0.625, _wrap(f['result'], 56, 3), fontsize=10.5, va='top', color='0.05')
+    eff = f['effect']
+    ax.text(0.04, 0.425, _effect_text(eff) if eff else 'effect: –', fontsize=8.5, va='top', color=color)
+    inset = ax.inset_axes([0.06, 0.255, 0.88, 0.1])
+    inset.patch.set_alpha(0)
+    _effect_mark(inset, eff, color)
+    ax.text(0.04, 0.175, _wrap(f['verdict'], wrap_w, 3), fontsize=8.5, va='top')
+  if not findings:
+    fig.text(0.5, 0.5, 'no findings', ha='center', va='center')
+  return plots.save_figure(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# CLI
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  """Entry point of ``python -m exp.analysis.dashboard``; returns the exit status (0 ok, 2 bad input)."""
+  parser = _Parser(
+    prog='python -m exp.analysis.dashboard',
+    description='Summary dashboard (markdown + PNG) of the headline findings of workdirs.',
+  )
+  parser.add_argument('--out', required=True, help='output directory for dashboard.md and dashboard.png')
+  parser.add_argument(
+    'workdirs', nargs='*', metavar='WORKDIR', help='experiment workdirs (with results.json)'
+  )
+  try:
+    try:
+      args = parser.parse_args(argv)
+    except SystemExit as e:  # --help
+      return int(e.code or 0)
+    findings = load_findings(args.workdirs)
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+      raise DashboardError(f'--out {args.out!r} exists and is not a directory')
+  except DashboardError as e:
+    print(f'dashboard: error: {e}', file=sys.stderr)
+    return 2
+  md = render_markdown(findings)
+  os.makedirs(args.out, exist_ok=True)
+  png = render_png(findings, os.path.join(args.out, 'dashboard.png'))
+  md_path = write_atomic(os.path.join(args.out, 'dashboard.md'), md)
+  print(f'wrote {md_path} and {png} ({len(findings)} findings)')
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

@@ -1,0 +1,1 @@
+"""The engine: the experiment contract, the runner, the workdir, the registry, validation, the CLI."""

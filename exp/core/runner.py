@@ -1,0 +1,600 @@
+"""The runner: the only place where jit, vmap, scan, sharding and checkpointing happen.
+
+``run(config, workdir)`` executes every arm x grid point x seed of an experiment, resumably, and writes
+the workdir (docs/design.md, "The workdir"; exp/core/workdir.py):
+
+  config.json    resolved config + sha256      checkpoints/  orbax, the batch in progress + position
+  metrics.jsonl  one line per (run, log point)  results.json  runs + analysis (atomic)
+  report.md      the finding                    plots/*.png
+
+Runs of an arm form its runs axis (grid-major: run r = g * num_seeds + s). With ``vectorize=True`` the
+whole axis is one batch, sharded over all local devices; with ``vectorize=False`` each run is its own batch
+of one through the very same compiled chunk function (the benchmark baseline).
+
+Resume order (the one place it is written down):
+  1. config.json: absent -> fresh start; same sha256 -> resume; different -> refuse (ConfigError).
+  2. results.json complete with the same sha256 -> print the report again, compute nothing.
+  3. checkpoints/: newest step whose items restore cleanly (a torn or corrupt one falls back to the
+     previous, with a warning). Its ``progress`` item says which arm and batch was in progress, at which
+     step, the records of finished runs, and the byte length of metrics.jsonl at that moment; the file is
+     truncated back to that length, so lines written after the checkpoint are recomputed, not duplicated.
+  4. the ``state`` item (the batch's stacked, unpadded run state) is restored onto the current devices
+     (any device count) and training continues from the saved step with the same chunk function.
+Per-step randomness is fold_in(run_key, step), so a resumed run draws what an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from exp.core import registry
+from exp.core import validate as cfglib
+from exp.core.experiment import Arm, ConfigError, Experiment
+from exp.core.workdir import (
+  MetricsLog,
+  Workdir,
+  append_lines,
+  config_json,
+  config_sha256,
+  dumps,
+  json_safe,
+  truncate,
+  write_atomic,
+)
+
+# Number of times each arm's chunk function was traced in this process (one trace = one compile).
+TRACE_COUNTS: dict[str, int] = {}
+# fold_in(run_key, PRETRAIN_STREAM) seeds the pretraining stage, so it never reuses an arm's draws.
+PRETRAIN_STREAM = 0x5EED
+
+
+def say(msg: str) -> None:
+  print(msg, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Keys and run layout
+
+
+def seed_key(root_seed: int, seed: int) -> jax.Array:
+  """Seed s's run key: fold_in(root, s), the same whatever else runs beside it."""
+  return jax.random.fold_in(jax.random.key(root_seed), seed)
+
+
+def run_table(arm: Arm, seeds: np.ndarray) -> list[dict]:
+  """The arm's runs axis, grid-major: [{'seed': s, 'grid': {name: value}}, ...]."""
+  out = []
+  for g in range(arm.num_points):
+    point = {k: _py(v[g]) for k, v in arm.grid.items()}
+    for s in seeds:
+      out.append({'seed': int(s), 'grid': point})
+  return out
+
+
+def _py(x):
+  x = np.asarray(x).item()
+  return x
+
+
+# ---------------------------------------------------------------------------------------------------
+# The pure program of one run, chunked
+
+
+def _tree_where(pred, a, b):
+  return jax.tree.map(lambda x, y: jnp.where(pred, x, y), a, b)
+
+
+def _all_finite(tree) -> jax.Array:
+  leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+  return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
+
+
+def make_programs(arm: Arm, chunk_steps: int, log_every: int, with_base: bool = False):
+  """Returns (init_fn, chunk_fn, final_fn), each jit(vmap(...)) over the runs axis.
+
+  The carry of a run is {'state', 'done', 'done_step', 'diverged', 'diverged_step'}. A run freezes (its
+  state stops changing) once it is done, has diverged (its update produced a non-finite value; the last
+  finite state is kept) or has used its step budget; a frozen run is unaffected by further chunks, so
+  results do not depend on batch composition or on where early stopping cut the loop.
+  """
+  n_logs = chunk_steps // log_every
+  num_steps = arm.num_steps
+
+  def init_one(key, hp, *base):  # base: () or (the run's seed's pretrained pytree,)
+    return dict(
+      state=arm.init(key, hp, *base),
+      done=jnp.array(False),
+      done_step=jnp.int32(-1),
+      diverged=jnp.array(False),
+      diverged_step=jnp.int32(-1),
+    )
+
+  def one_step(carry, hp, run_key, t):
+    state = carry['state']
+    active = t < num_steps
+    is_done = (arm.done(state, hp) if arm.done is not None else jnp.array(False)) & active
+    newly_done = is_done & ~carry['done']
+    done = carry['done'] | is_done
+    new_state, metrics = arm.step(state, hp, jax.random.fold_in(run_key, t))
+    finite = _all_finite(new_state)
+    live = active & ~done & ~carry['diverged']
+    newly_div = live & ~finite
+    carry = dict(
+      state=_tree_where(live & finite, new_state, state),
+      done=done,
+      done_step=jnp.where(newly_done, t, carry['done_step']).astype(jnp.int32),
+      diverged=carry['diverged'] | newly_div,
+      diverged_step=jnp.where(newly_div, t, carry['diverged_step']).astype(jnp.int32),
+    )
+    return carry, metrics
+
+  def chunk_one(carry, hp, run_key, start):
+    TRACE_COUNTS[arm.name] = TRACE_COUNTS.get(arm.name, 0) + 1  # runs at trace time only
+    shapes = jax.eval_shape(lambda c: one_step(c, hp, run_key, start)[1], carry)
+    blank = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+
+    def block(carry, b):
+      # One scan over the block's steps (the step is traced once); the first step's metrics are kept.
+      def body(c, i):
+        c, kept = c
+        c, metrics = one_step(c, hp, run_key, start + b * log_every + i)
+        return (c, _tree_where(i == 0, metrics, kept)), None
+
+      (carry, kept), _ = jax.lax.scan(body, (carry, blank), jnp.arange(log_every, dtype=jnp.int32))
+      return carry, kept
+
+    return jax.lax.scan(block, carry, jnp.arange(n_logs, dtype=jnp.int32))
+
+  def final_one(carry, hp):
+    state = carry['state']
+    metrics = arm.evaluate(state, hp)
+    done = carry['done']
+    done_step = carry['done_step']
+    if arm.done is not None:  # the check at the start of step num_steps, after the last update
+      late = ~done & ~carry['diverged'] & arm.done(state, hp)
+      done_step = jnp.where(late, num_steps, done_step)
+      done = done | late
+    return dict(
+      metrics=metrics,
+      done=done,
+      done_step=done_step,
+      diverged=carry['diverged'],
+      diverged_step=carry['diverged_step'],
+    )
+
+  donate = (0,) if jax.default_backend() != 'cpu' else ()
+  init_fn = jax.jit(jax.vmap(init_one))
+  chunk_fn = jax.jit(jax.vmap(chunk_one, in_axes=(0, 0, 0, None)), donate_argnums=donate)
+  final_fn = jax.jit(jax.vmap(final_one))
+  return init_fn, chunk_fn, final_fn
+
+
+# ---------------------------------------------------------------------------------------------------
+# Devices
+
+
+@dataclasses.dataclass(frozen=True)
+class Placement:
+  """Where a batch lives: sharded over a 1-D mesh of all local devices when it has > 1 run."""
+
+  mesh: Mesh | None
+
+  @property
+  def num_devices(self) -> int:
+    return 1 if self.mesh is None else self.mesh.devices.size
+
+  def padded(self, n: int) -> int:
+    d = self.num_devices
+    return n if d == 1 else -(-n // d) * d
+
+  def put(self, tree, n: int):
+    """Pads the leading runs axis from n to padded(n) by repeating the last run, then shards it."""
+    m = self.padded(n)
+
+    def pad(x):
+      if m > n:
+        x = jnp.concatenate([x, jnp.repeat(x[-1:], m - n, axis=0)], axis=0)
+      if self.mesh is not None:
+        x = jax.device_put(x, NamedSharding(self.mesh, P('runs')))
+      return x
+
+    return jax.tree.map(pad, tree)
+
+
+def placement_for(batch_size: int) -> Placement:
+  devices = jax.devices()
+  if batch_size > 1 and len(devices) > 1:
+    return Placement(Mesh(np.array(devices), ('runs',)))
+  return Placement(None)
+
+
+def maybe_init_distributed() -> None:
+  """Multi-host jobs (TPU pod slices, GPU clusters) set TENFOLD_DISTRIBUTED=1; jax reads the rest."""
+  if os.environ.get('TENFOLD_DISTRIBUTED') == '1':
+    jax.distributed.initialize()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Entry point
+
+
+@dataclasses.dataclass
+class Outcome:
+  status: str  # 'complete' | 'interrupted' | 'reported'
+  results: dict | None
+  report: str | None
+
+
+def prepare(config, workdir: str):
+  """Validation before any compute or write. Raises ConfigError."""
+  module = registry.family_module(config)
+  module.validate(config)
+  wd = Workdir(workdir)
+  stored = wd.check(config)
+  return module, wd, stored
+
+
+def run(
+  config, workdir: str, report_only: bool = False, max_chunks: int | None = None, quiet: bool = False
+) -> Outcome:
+  """Runs (or resumes, or reports) an experiment. ``max_chunks`` stops after that many chunks with the
+  checkpoint finalized, as a preemption would (used by tests)."""
+  module, wd, stored = prepare(config, workdir)
+  sha = config_sha256(config)
+  log = (lambda m: None) if quiet else say
+  exp = module.build(config)
+
+  if stored is not None and stored.get('complete') and stored.get('config_sha256') == sha:
+    if report_only:  # statistics are recomputed from the stored runs; nothing is trained
+      stored = json.loads(dumps(dict(stored, analysis=exp.analyze(stored['runs'], config))))
+      if jax.process_index() == 0:
+        write_atomic(wd.results, json.dumps(stored, indent=1) + '\n')
+      text = _write_report(exp, stored, config, wd)
+    else:
+      text = open(wd.report).read() if os.path.exists(wd.report) else _write_report(exp, stored, config, wd)
+    log(text)
+    return Outcome('reported', stored, text)
+  if report_only:
+    raise ConfigError(
+      'report_only', f'{wd.results} holds no complete run of this config; run without --report_only first'
+    )
+
+  os.makedirs(wd.path, exist_ok=True)
+  if not os.path.exists(wd.config):
+    write_atomic(
+      wd.config,
+      json.dumps({'sha256': sha, 'config': json.loads(config_json(config))}, indent=1) + '\n',
+    )
+  maybe_init_distributed()
+  records = _train(exp, config, wd, log, max_chunks)
+  if records is None:
+    return Outcome('interrupted', None, None)
+
+  analysis = exp.analyze(records, config)
+  results = {
+    'experiment': exp.name,
+    'config_sha256': sha,
+    'complete': True,
+    'runs': records,
+    'analysis': analysis,
+  }
+  results = json.loads(dumps(results))
+  if jax.process_index() == 0:
+    write_atomic(wd.results, json.dumps(results, indent=1) + '\n')
+  text = _write_report(exp, results, config, wd)
+  log(text)
+  log(f'[{exp.name}] wrote {wd.results}, {wd.report}, {wd.plots}/')
+  return Outcome('complete', results, text)
+
+
+def _write_report(exp: Experiment, results: dict, config, wd: Workdir) -> str:
+  os.makedirs(wd.plots, exist_ok=True)
+  text = exp.report(results['analysis'], results['runs'], MetricsLog(wd.metrics), config, wd.plots)
+  if jax.process_index() == 0:
+    write_atomic(wd.report, text)
+  return text
+
+
+# ---------------------------------------------------------------------------------------------------
+# Training loop over arms and batches, with checkpoints
+
+
+def _batches(n_runs: int, vectorize: bool) -> list[tuple[int, int]]:
+  return [(0, n_runs)] if vectorize else [(i, i + 1) for i in range(n_runs)]
+
+
+def _restore_latest(mngr, wd: Workdir, warn) -> tuple[dict | None, int | None]:
+  """Newest checkpoint whose items restore cleanly; older ones are fallbacks. An unreadable one is
+  moved to workdir/corrupt_checkpoints/ (kept for inspection, out of orbax's way)."""
+  for step in sorted(mngr.all_steps(), reverse=True):
+    try:
+      r = mngr.restore(step, args=ocp.args.Composite(progress=ocp.args.JsonRestore()))
+      progress = dict(r['progress'])
+      if progress.get('has_state'):  # the state must read too, or this checkpoint is no good
+        if not os.path.isdir(os.path.join(wd.checkpoints, str(step), 'state')):
+          raise FileNotFoundError('state item missing')
+      return progress, step
+    except Exception as e:  # noqa: BLE001 - a torn or corrupt checkpoint: fall back to the previous one
+      warn(
+        f'warning: checkpoint {step} is unreadable ({type(e).__name__}: {str(e)[:80]}); '
+        'falling back to the previous one'
+      )
+      dest = os.path.join(wd.path, 'corrupt_checkpoints', f'{step}-{int(time.time())}')
+      os.makedirs(os.path.dirname(dest), exist_ok=True)
+      shutil.move(os.path.join(wd.checkpoints, str(step)), dest)
+      mngr.reload()
+  return None, None
+
+
+def _train(exp: Experiment, config, wd: Workdir, log, max_chunks) -> list | None:
+  seeds = config.seed_offset + np.arange(config.num_seeds)
+  chunk_steps, log_every = config.chunk_steps, config.log_every
+  options = ocp.CheckpointManagerOptions(
+    max_to_keep=3, enable_async_checkpointing=True, cleanup_tmp_directories=True
+  )
+  with ocp.CheckpointManager(wd.checkpoints, options=options) as mngr:
+    progress, ck_step = _restore_latest(mngr, wd, log)
+    state_restored = None
+    if progress is not None:
+      arm_i, batch_i, start = progress['arm_index'], progress['batch_index'], progress['step']
+      finished = list(progress['finished'])
+      ck_counter = ck_step + 1
+      truncate(wd.metrics, progress['metrics_bytes'])
+      log(
+        f'[{exp.name}] resuming from checkpoint {ck_step}: arm {exp.arms[arm_i].name if arm_i < len(exp.arms) else "-"}, '
+        f'batch {batch_i}, step {start}, {len(finished)} runs finished'
+      )
+      if progress.get('has_state'):
+        state_restored = (ck_step, arm_i, batch_i)
+    else:
+      arm_i, batch_i, start, finished, ck_counter = 0, 0, 0, [], 0
+      truncate(wd.metrics, 0)
+
+    base = None
+    if exp.pretrain is not None:
+      # Fresh start: pretrain (or load the cache), log its curves and records, checkpoint the position.
+      # On resume the cache must hold it (it was written before the first checkpoint).
+      base, pre_records = _pretrain(exp, config, wd, seeds, log, write_lines=progress is None)
+      if progress is None:
+        finished = pre_records
+        _save(mngr, ck_counter, 0, 0, 0, finished, wd, None, 0)
+        ck_counter += 1
+    seed_pos = {int(s): i for i, s in enumerate(seeds)}
+
+    chunks_done = 0
+    while arm_i < len(exp.arms):
+      arm = exp.arms[arm_i]
+      table = run_table(arm, seeds)
+      batches = _batches(len(table), config.vectorize)
+      init_fn, chunk_fn, final_fn = make_programs(arm, chunk_steps, log_every, with_base=base is not None)
+      total_steps = arm.num_steps
+      while batch_i < len(batches):
+        lo, hi = batches[batch_i]
+        n = hi - lo
+        runs = table[lo:hi]
+        place = placement_for(n)
+        hp = {k: jnp.asarray(np.repeat(v, len(seeds))[lo:hi]) for k, v in arm.grid.items()}
+        keys = jax.vmap(lambda s: seed_key(config.seed, s))(jnp.asarray([r['seed'] for r in runs]))
+        hp_d, keys_d = place.put(hp, n), place.put(keys, n)
+        extra = ()
+        if base is not None:  # each run gets its own seed's pretrained pytree
+          idx = np.array([seed_pos[r['seed']] for r in runs])
+          extra = (jax.tree.map(lambda x: jnp.asarray(x)[idx], base),)
+        if state_restored is not None and state_restored[1:] == (arm_i, batch_i):
+          # Restore onto one local device whatever topology saved it, then pad and shard as usual.
+          device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+          abstract = jax.tree.map(
+            lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device),
+            jax.eval_shape(init_fn, keys[:n], hp, *extra),
+          )
+          r = mngr.restore(
+            state_restored[0], args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
+          )
+          carry = place.put(r['state'], n)
+          state_restored = None
+        else:
+          carry = init_fn(keys_d, hp_d, *(place.put(e, n) for e in extra))
+          start = 0
+        t_begin, steps_begin, last_print = time.time(), start, 0.0
+        stopped = False
+        while start < total_steps:
+          carry, metrics = chunk_fn(carry, hp_d, keys_d, jnp.int32(start))
+          flags = jax.device_get({k: carry[k][:n] for k in ('done', 'diverged')})
+          _append_metrics(
+            wd.metrics,
+            arm.name,
+            runs,
+            start,
+            log_every,
+            total_steps,
+            jax.device_get(jax.tree.map(lambda x: x[:n], metrics)),
+          )
+          start += chunk_steps
+          all_stopped = bool(np.all(flags['done'] | flags['diverged']))
+          if start < total_steps and not all_stopped:
+            _save(mngr, ck_counter, arm_i, batch_i, start, finished, wd, carry, n)
+            ck_counter += 1
+          chunks_done += 1
+          now = time.time()
+          if now - last_print > 2.0 or start >= total_steps or all_stopped:
+            last_print = now
+            rate = (start - steps_begin) / max(now - t_begin, 1e-9)
+            remaining = (total_steps - min(start, total_steps)) + (len(batches) - batch_i - 1) * total_steps
+            eta = 0 if all_stopped and batch_i == len(batches) - 1 else remaining / max(rate, 1e-9)
+            log(
+              f'[{exp.name}] arm {arm.name} ({arm_i + 1}/{len(exp.arms)}) batch {batch_i + 1}/{len(batches)}: '
+              f'step {min(start, total_steps)}/{total_steps}, {n} runs ({int(flags["done"].sum())} done, '
+              f'{int(flags["diverged"].sum())} diverged), {rate:.0f} steps/s, ETA {_hms(eta)}'
+            )
+          if all_stopped:
+            break
+          if max_chunks is not None and chunks_done >= max_chunks:
+            stopped = True
+            break
+        if stopped:
+          mngr.wait_until_finished()
+          return None
+        finished.extend(
+          _records(
+            arm,
+            runs,
+            jax.device_get(jax.tree.map(lambda x: x[:n], final_fn(carry, hp_d))),
+            arm.done is not None,
+          )
+        )
+        batch_i += 1
+        # Forced save of the position after every batch (the last one says: all arms finished).
+        nxt = (arm_i, batch_i) if batch_i < len(batches) else (arm_i + 1, 0)
+        _save(mngr, ck_counter, nxt[0], nxt[1], 0, finished, wd, None, 0)
+        ck_counter += 1
+        start = 0
+      arm_i, batch_i = arm_i + 1, 0
+    mngr.wait_until_finished()
+  return finished
+
+
+def pretrain_cache_key(exp: Experiment, config, seeds) -> str:
+  values = {k: cfglib.lookup(config, k) for k in ('seed',) + tuple(exp.pretrain_keys)}
+  values['seeds'] = [int(s) for s in seeds]
+  values['pretrain_num_steps'] = exp.pretrain.num_steps
+  return hashlib.sha256(json.dumps(json_safe(values), sort_keys=True).encode()).hexdigest()
+
+
+def _pretrain(exp: Experiment, config, wd: Workdir, seeds, log, write_lines: bool):
+  """The pretraining stage: one run per seed, vectorized, then cached. Returns (base stacked over seeds
+  as numpy, records). A kill during pretraining loses the pretraining (it is short); once cached, every
+  rerun, resume and arm reuses it. A different pretraining config gets a different cache entry."""
+  arm = exp.pretrain
+  key = pretrain_cache_key(exp, config, seeds)
+  cache = os.path.join(wd.path, 'pretrain', key[:16])
+  runs = [{'seed': int(s), 'grid': {}} for s in seeds]
+  n = len(runs)
+  keys = jax.vmap(lambda s: jax.random.fold_in(seed_key(config.seed, s), PRETRAIN_STREAM))(jnp.asarray(seeds))
+  init_fn, chunk_fn, final_fn = make_programs(arm, config.chunk_steps, config.log_every)
+  output = jax.jit(jax.vmap(exp.pretrain_output))
+  with ocp.CheckpointManager(cache, options=ocp.CheckpointManagerOptions(max_to_keep=1)) as mngr:
+    if mngr.latest_step() is not None:
+      abstract = jax.eval_shape(lambda k: output(init_fn(k, {})['state']), keys)
+      device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+      abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device), abstract)
+      r = mngr.restore(
+        mngr.latest_step(),
+        args=ocp.args.Composite(base=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()),
+      )
+      meta = dict(r['meta'])
+      log(f'[{exp.name}] pretrained bases for {n} seeds loaded from {cache}')
+      if write_lines and meta['lines'] and jax.process_index() == 0:
+        with open(wd.metrics, 'a') as f:
+          f.write(meta['lines'])
+      return jax.device_get(r['base']), list(meta['records'])
+    place = placement_for(n)
+    keys_d = place.put(keys, n)
+    carry = init_fn(keys_d, {})
+    t0 = time.time()
+    before = os.path.getsize(wd.metrics) if os.path.exists(wd.metrics) else 0
+    for start in range(0, arm.num_steps, config.chunk_steps):
+      carry, metrics = chunk_fn(carry, {}, keys_d, jnp.int32(start))
+      _append_metrics(
+        wd.metrics,
+        'pretrain',
+        runs,
+        start,
+        config.log_every,
+        arm.num_steps,
+        jax.device_get(jax.tree.map(lambda x: x[:n], metrics)),
+      )
+    final = jax.device_get(jax.tree.map(lambda x: x[:n], final_fn(carry, {})))
+    records = _records(arm, runs, final, arm.done is not None)
+    for r in records:
+      r['arm'] = 'pretrain'
+    base = jax.device_get(jax.tree.map(lambda x: x[:n], output(carry['state'])))
+    with open(wd.metrics) as f:
+      f.seek(before)
+      lines = f.read()
+    mngr.save(
+      0,
+      args=ocp.args.Composite(
+        base=ocp.args.StandardSave(base),
+        meta=ocp.args.JsonSave({'key': key, 'records': records, 'lines': lines}),
+      ),
+      force=True,
+    )
+    mngr.wait_until_finished()
+    log(
+      f'[{exp.name}] pretrained {n} seeds x {arm.num_steps} steps in {time.time() - t0:.1f}s; cached in {cache}'
+    )
+    return base, records
+
+
+def _save(mngr, step, arm_i, batch_i, start, finished, wd, carry, n):
+  progress = {
+    'arm_index': arm_i,
+    'batch_index': batch_i,
+    'step': start,
+    'finished': finished,
+    'metrics_bytes': os.path.getsize(wd.metrics) if os.path.exists(wd.metrics) else 0,
+    'has_state': carry is not None,
+  }
+  items = {'progress': ocp.args.JsonSave(json.loads(dumps(progress)))}
+  if carry is not None:  # unpadded, so it restores onto any device count
+    items['state'] = ocp.args.StandardSave(jax.tree.map(lambda x: x[:n], carry))
+  mngr.save(step, args=ocp.args.Composite(**items), force=True)
+
+
+def _append_metrics(path, arm_name, runs, start, log_every, total_steps, metrics) -> None:
+  lines = []
+  names = sorted(metrics)
+  for i, run in enumerate(runs):
+    for b in range(metrics[names[0]].shape[1] if names else 0):
+      step = start + b * log_every
+      if step >= total_steps:
+        break
+      lines.append(
+        dumps(
+          {
+            'arm': arm_name,
+            'seed': run['seed'],
+            'grid': run['grid'],
+            'step': step,
+            'metrics': {k: metrics[k][i, b] for k in names},
+          }
+        )
+      )
+  if jax.process_index() == 0:
+    append_lines(path, lines)
+
+
+def _records(arm: Arm, runs: list, final: dict, has_done: bool) -> list[dict]:
+  out = []
+  for i, run in enumerate(runs):
+    metrics = {k: v[i] for k, v in final['metrics'].items()}
+    if final['diverged'][i]:
+      status = 'diverged'
+      metrics['diverged_step'] = int(final['diverged_step'][i])
+    elif has_done and not final['done'][i]:
+      status = 'censored'
+    else:
+      status = 'ok'
+    if has_done:
+      metrics['steps_to_done'] = int(final['done_step'][i]) if final['done'][i] else None
+    out.append(
+      {'arm': arm.name, 'seed': run['seed'], 'grid': run['grid'], 'status': status, 'metrics': metrics}
+    )
+  return json.loads(dumps(out))
+
+
+def _hms(seconds: float) -> str:
+  seconds = int(round(seconds))
+  return f'{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}'

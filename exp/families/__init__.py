@@ -1,0 +1,1 @@
+"""Experiment families, one package each (see docs/design.md, "Adding a family")."""

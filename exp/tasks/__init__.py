@@ -1,0 +1,1 @@
+"""Synthetic tasks with exact evaluators, shared by families."""

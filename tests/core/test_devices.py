@@ -1,0 +1,44 @@
+"""The runs axis sharded over 4 simulated host devices (6 runs padded to 8) gives the results of 1
+device, and its checkpoints (unpadded) resume on 1 device."""
+
+import math
+import os
+import shutil
+
+from conftest import RL_EOE_3, RL_EOE_3_FLAGS, load_config, read_results, run_cli
+
+from exp.core import runner
+
+
+def _same_runs(a_runs, b_runs):
+  assert len(a_runs) == len(b_runs)  # pads dropped
+  for a, b in zip(a_runs, b_runs):
+    assert (a['arm'], a['seed'], a['grid'], a['status']) == (b['arm'], b['seed'], b['grid'], b['status'])
+    for k, v in a['metrics'].items():
+      w = b['metrics'][k]
+      ok = math.isclose(v, w, rel_tol=1e-4, abs_tol=1e-6) if isinstance(v, float) else v == w
+      assert ok, (k, a, b)
+
+
+def test_four_devices_match_one_and_resume_on_one(rl_eoe_three_seeds, tmp_path):
+  one = read_results(rl_eoe_three_seeds)
+  work = tmp_path / 'four'
+  out = run_cli(
+    '--config=configs/memorization.py:smoke',
+    f'--workdir={work}',
+    *RL_EOE_3_FLAGS,
+    env={'XLA_FLAGS': '--xla_force_host_platform_device_count=4'},
+  )
+  assert out.returncode == 0, out.stderr[-2000:]
+  _same_runs(read_results(work)['runs'], one['runs'])
+
+  # Preempted after its first chunk on 4 devices: drop what came later and resume here, on 1 device.
+  os.remove(work / 'results.json')
+  ck = work / 'checkpoints'
+  steps = sorted(int(d) for d in os.listdir(ck) if d.isdigit())
+  for s in steps[1:]:
+    shutil.rmtree(ck / str(s))
+  assert (ck / str(steps[0]) / 'state').is_dir()  # saved mid-run by 4 devices: the batch's state
+  resumed = runner.run(load_config(**RL_EOE_3), str(work), quiet=True)
+  assert resumed.status == 'complete'
+  _same_runs(resumed.results['runs'], one['runs'])
