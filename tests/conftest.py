@@ -20,6 +20,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
+# A researcher's own lab outside the package: its families run by dotted path (toylab.walk, ...).
+PLUGINS = os.path.join(ROOT, 'tests', 'plugins')
+if PLUGINS not in sys.path:
+  sys.path.insert(0, PLUGINS)
+WALK = 'tests/plugins/toylab/config.py:smoke'
 
 
 def load_config(spec='configs/memorization.py:smoke', **overrides):
@@ -41,6 +46,7 @@ def load_config(spec='configs/memorization.py:smoke', **overrides):
 def run_cli(*args, env=None, timeout=300):
   """Runs `python run.py ARGS` from the repo root; returns the CompletedProcess."""
   full_env = dict(os.environ)
+  full_env['PYTHONPATH'] = os.pathsep.join(p for p in (PLUGINS, full_env.get('PYTHONPATH')) if p)
   full_env.update(env or {})
   return subprocess.run(
     [sys.executable, os.path.join(ROOT, 'run.py'), *args],
@@ -95,17 +101,20 @@ def smoke_run(tmp_path_factory):
   return complete_run(tmp_path_factory, 'configs/memorization.py:smoke')
 
 
-# 10-step chunks so that runs are still going after the first checkpoint (it then holds their state).
-RL_EOE_3 = dict(arms=('rl_eoe',), num_seeds=3, chunk_steps=10, log_every=10)
-RL_EOE_3_FLAGS = [
-  '--config.arms=rl_eoe',
-  '--config.num_seeds=3',
-  '--config.chunk_steps=10',
-  '--config.log_every=10',
-]
+# The runner's tests run the toy walk (tests/plugins/toylab/walk.py): 3 seeds of its `walk` arm, with
+# three learning rates (9 runs: padded to 12 on 4 devices). lr 0.02 is still going after the first
+# 10-step chunk (so the first checkpoint holds a live state); lr 40 diverges.
+WALK_3 = dict(arms=('walk',), num_seeds=3, lrs=(0.02, 0.1, 40.0))
+WALK_3_FLAGS = ['--config.arms=walk', '--config.num_seeds=3', '--config.lrs=(0.02,0.1,40.0)']
 
 
 @pytest.fixture(scope='session')
-def rl_eoe_three_seeds(tmp_path_factory):
-  """RL-EoE smoke with 3 seeds on one device: the reference of the seed-identity and device tests."""
-  return complete_run(tmp_path_factory, 'configs/memorization.py:smoke', **RL_EOE_3)
+def walk_run(tmp_path_factory):
+  """One complete in-process run of the toy walk (both arms), shared by the runner's tests."""
+  return complete_run(tmp_path_factory, WALK)
+
+
+@pytest.fixture(scope='session')
+def walk_three_seeds(tmp_path_factory):
+  """The walk arm with 3 seeds on one device: the reference of the seed-identity and device tests."""
+  return complete_run(tmp_path_factory, WALK, **WALK_3)

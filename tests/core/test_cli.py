@@ -3,7 +3,7 @@
 import os
 
 import pytest
-from conftest import run_cli, snapshot
+from conftest import WALK, read_results, run_cli, snapshot
 
 SMOKE = '--config=configs/memorization.py:smoke'
 
@@ -23,6 +23,14 @@ CASES = {
     ['--config.num_seeds', '>= 1'],
   ),
   'stray argument': ([SMOKE, 'extra'], ['unexpected arguments']),
+  'unknown dotted experiment': (
+    [SMOKE, '--config.experiment=nolab.nothing'],
+    ["no module 'nolab.nothing'", 'memorization', 'dotted module path'],
+  ),
+  'a module that is not a family': (
+    [f'--config={WALK}', '--config.experiment=toylab.config'],
+    ["module 'toylab.config' lacks validate and build"],
+  ),
 }
 
 # Config checks run before anything is written; the path from ConfigError to one line and exit 2 is
@@ -88,17 +96,27 @@ def test_workdir_that_is_a_file(tmp_path):
   assert out.returncode == 2 and 'not a directory' in out.stderr and f.read_text() == 'x'
 
 
-def test_workdir_with_a_different_config_is_refused_untouched(smoke_run):
-  before = snapshot(smoke_run)
-  out = run_cli(SMOKE, f'--workdir={smoke_run}', '--config.seed=5')
+def test_workdir_with_a_different_config_is_refused_untouched(walk_run):
+  before = snapshot(walk_run)
+  out = run_cli(f'--config={WALK}', f'--workdir={walk_run}', '--config.seed=5')
   assert out.returncode == 2
   assert 'different config' in out.stderr and 'seed: 0 -> 5' in out.stderr
-  assert snapshot(smoke_run) == before
+  assert snapshot(walk_run) == before
 
 
-def test_rerun_of_a_finished_workdir_prints_the_report(smoke_run):
-  before = snapshot(smoke_run)
-  out = run_cli(SMOKE, f'--workdir={smoke_run}')
+def test_rerun_of_a_finished_workdir_prints_the_report(walk_run):
+  before = snapshot(walk_run)
+  out = run_cli(f'--config={WALK}', f'--workdir={walk_run}')
   assert out.returncode == 0
-  assert out.stdout.strip() == open(os.path.join(smoke_run, 'report.md')).read().strip()
-  assert snapshot(smoke_run) == before
+  assert out.stdout.strip() == open(os.path.join(walk_run, 'report.md')).read().strip()
+  assert snapshot(walk_run) == before
+
+
+def test_a_family_outside_the_package_runs_through_run_py_by_dotted_path(tmp_path):
+  """tests/plugins/toylab is a researcher's own package on PYTHONPATH, not registered anywhere."""
+  work = tmp_path / 'plugin'
+  out = run_cli(f'--config={WALK}', f'--workdir={work}', '--config.arms=walk', '--config.num_seeds=1')
+  assert out.returncode == 0, out.stderr[-2000:]
+  res = read_results(work)
+  assert res['experiment'] == 'walk' and len(res['runs']) == 4
+  assert '# Toy walk' in out.stdout

@@ -1,11 +1,11 @@
-"""The runs axis sharded over 4 simulated host devices (6 runs padded to 8) gives the results of 1
+"""The runs axis sharded over 4 simulated host devices (9 runs padded to 12) gives the results of 1
 device, and its checkpoints (unpadded) resume on 1 device."""
 
 import math
 import os
 import shutil
 
-from conftest import RL_EOE_3, RL_EOE_3_FLAGS, load_config, read_results, run_cli
+from conftest import WALK, WALK_3, WALK_3_FLAGS, load_config, read_results, run_cli
 
 from exp.core import runner
 
@@ -20,13 +20,13 @@ def _same_runs(a_runs, b_runs):
       assert ok, (k, a, b)
 
 
-def test_four_devices_match_one_and_resume_on_one(rl_eoe_three_seeds, tmp_path):
-  one = read_results(rl_eoe_three_seeds)
+def test_four_devices_match_one_and_resume_on_one(walk_three_seeds, tmp_path):
+  one = read_results(walk_three_seeds)
   work = tmp_path / 'four'
   out = run_cli(
-    '--config=configs/memorization.py:smoke',
+    f'--config={WALK}',
     f'--workdir={work}',
-    *RL_EOE_3_FLAGS,
+    *WALK_3_FLAGS,
     env={'XLA_FLAGS': '--xla_force_host_platform_device_count=4'},
   )
   assert out.returncode == 0, out.stderr[-2000:]
@@ -39,6 +39,6 @@ def test_four_devices_match_one_and_resume_on_one(rl_eoe_three_seeds, tmp_path):
   for s in steps[1:]:
     shutil.rmtree(ck / str(s))
   assert (ck / str(steps[0]) / 'state').is_dir()  # saved mid-run by 4 devices: the batch's state
-  resumed = runner.run(load_config(**RL_EOE_3), str(work), quiet=True)
+  resumed = runner.run(load_config(WALK, **WALK_3), str(work), quiet=True)
   assert resumed.status == 'complete'
   _same_runs(resumed.results['runs'], one['runs'])

@@ -3,16 +3,11 @@
 import os
 import shutil
 
-import pytest
 from conftest import read_metrics
-from toy_family import get_config
+from toylab import pretrain as toy_family
+from toylab.pretrain import get_config
 
-from exp.core import registry, runner
-
-
-@pytest.fixture(autouse=True)
-def _register(monkeypatch):
-  monkeypatch.setitem(registry.FAMILIES, 'toy_pretrain', 'toy_family')
+from exp.core import runner
 
 
 def test_pretrain_runs_once_is_cached_and_feeds_each_seed(tmp_path):
@@ -52,7 +47,6 @@ def test_resume_with_pretraining_equals_uninterrupted(tmp_path):
 
 def test_cache_is_keyed_by_the_pretraining_config():
   import numpy as np
-  import toy_family
 
   a, b = get_config(), get_config()
   b.pretrain_lr = 0.2

@@ -8,22 +8,13 @@ import subprocess
 import sys
 import time
 
-from conftest import ROOT, load_config, read_metrics, read_results
+from conftest import PLUGINS, ROOT, load_config, read_metrics, read_results
 
 from exp.core import runner
 
-# rl_step with converge_prob=1.0 never finishes early: 30 chunks, each followed by a checkpoint.
-OVERRIDES = dict(
-  arms=('rl_step',), num_seeds=2, num_steps=300, chunk_steps=10, log_every=10, converge_prob=1.0
-)
-FLAGS = [
-  '--config.arms=rl_step',
-  '--config.num_seeds=2',
-  '--config.num_steps=300',
-  '--config.chunk_steps=10',
-  '--config.log_every=10',
-  '--config.converge_prob=1.0',
-]
+# The walk's `long` variant never finishes early (tol 0): 60 chunks of 10 steps, each followed by a
+# checkpoint.
+LONG = 'tests/plugins/toylab/config.py:long'
 
 
 def _steps(ckdir):
@@ -32,17 +23,17 @@ def _steps(ckdir):
 
 def test_sigkill_then_rerun_equals_uninterrupted(tmp_path):
   ref = str(tmp_path / 'ref')
-  assert runner.run(load_config(**OVERRIDES), ref, quiet=True).status == 'complete'
+  assert runner.run(load_config(LONG), ref, quiet=True).status == 'complete'
 
   work = str(tmp_path / 'killed')
   cmd = [
     sys.executable,
     os.path.join(ROOT, 'run.py'),
-    '--config=configs/memorization.py:smoke',
+    f'--config={LONG}',
     f'--workdir={work}',
-    *FLAGS,
   ]
-  proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  env = dict(os.environ, PYTHONPATH=PLUGINS)
+  proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   deadline = time.time() + 120
   while time.time() < deadline and len(_steps(os.path.join(work, 'checkpoints'))) < 3:
     time.sleep(0.05)
@@ -61,7 +52,7 @@ def test_sigkill_then_rerun_equals_uninterrupted(tmp_path):
     for name in files:
       open(os.path.join(dirpath, name), 'w').write('{torn')
 
-  done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+  done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
   assert done.returncode == 0, done.stderr[-2000:]
   assert 'falling back' in done.stdout + done.stderr
   assert 'resuming from checkpoint' in done.stdout

@@ -7,7 +7,7 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
-from conftest import RL_EOE_3, load_config, read_metrics, read_results
+from conftest import WALK, WALK_3, load_config, read_metrics, read_results
 
 from exp.core import runner
 from exp.core.experiment import Arm
@@ -24,49 +24,66 @@ def _lines_by_key(lines):
   }
 
 
-def test_workdir_has_design_shape(smoke_run):
+def _walk(**overrides):
+  return load_config(WALK, **overrides)
+
+
+def test_workdir_has_design_shape(walk_run):
   for name in ('config.json', 'metrics.jsonl', 'results.json', 'report.md'):
-    assert os.path.isfile(os.path.join(smoke_run, name)), name
-  assert os.path.isdir(os.path.join(smoke_run, 'checkpoints'))
-  assert [p for p in os.listdir(os.path.join(smoke_run, 'plots')) if p.endswith('.png')]
-  res = read_results(smoke_run)
-  assert res['experiment'] == 'memorization' and res['complete'] is True
+    assert os.path.isfile(os.path.join(walk_run, name)), name
+  assert os.path.isdir(os.path.join(walk_run, 'checkpoints'))
+  assert [p for p in os.listdir(os.path.join(walk_run, 'plots')) if p.endswith('.png')]
+  res = read_results(walk_run)
+  assert res['experiment'] == 'walk' and res['complete'] is True
   assert len(res['config_sha256']) == 64
-  cfg = load_config()
-  n_runs = cfg.num_seeds * len(cfg.ns) * (len(cfg.sl_lrs) + 3)
-  assert len(res['runs']) == n_runs
+  cfg = _walk()
+  assert len(res['runs']) == cfg.num_seeds * len(cfg.lrs) * len(cfg.arms)
   for r in res['runs']:
     assert set(r) >= {'arm', 'seed', 'grid', 'status', 'metrics'}
-    assert r['status'] in ('ok', 'censored', 'diverged')
-    assert isinstance(r['seed'], int) and set(r['grid']) == {'n', 'lr'}
+    assert isinstance(r['seed'], int) and set(r['grid']) == {'lr'}
+  # The toy walk has runs of every status: done early, censored at the budget, diverged.
+  assert {r['status'] for r in res['runs']} == {'ok', 'censored', 'diverged'}
   assert 'headline' in res['analysis']
-  line = read_metrics(smoke_run)[0]
+  line = read_metrics(walk_run)[0]
   assert set(line) == {'arm', 'seed', 'grid', 'step', 'metrics'}
-  stored = json.load(open(os.path.join(smoke_run, 'config.json')))
-  assert stored['sha256'] == res['config_sha256'] and stored['config']['experiment'] == 'memorization'
+  stored = json.load(open(os.path.join(walk_run, 'config.json')))
+  assert stored['sha256'] == res['config_sha256'] and stored['config']['experiment'] == 'toylab.walk'
+
+
+def _same(x, y):
+  """Equal, but floats only to the last bit or two (rel 1e-6)."""
+  if isinstance(x, float) and isinstance(y, float):
+    return abs(x - y) <= 1e-6 * max(abs(x), abs(y))
+  return x == y
 
 
 def test_vmapped_run_equals_the_same_run_alone(tmp_path):
-  """Run r of the vmapped batch is bitwise equal to run r executed alone (vectorize=False)."""
-  cfg = dict(arms=('rl_step_dense',), num_seeds=2)
-  vec = runner.run(load_config(**cfg), str(tmp_path / 'vec'), quiet=True).results
-  alone = runner.run(load_config(vectorize=False, **cfg), str(tmp_path / 'alone'), quiet=True).results
+  """Run r of the vmapped batch is run r executed alone (vectorize=False): the same trajectory bit for
+  bit (status, steps to done, the state's norm), and the same metrics up to the last bit. XLA on CPU may
+  order a reduction (here the mean over 4 coordinates) differently for a batch of 8 and a batch of 1, so a
+  reduced metric can differ by 1 ulp; the state it is computed from does not."""
+  cfg = dict(arms=('walk',), num_seeds=2)
+  vec = runner.run(_walk(**cfg), str(tmp_path / 'vec'), quiet=True).results
+  alone = runner.run(_walk(vectorize=False, **cfg), str(tmp_path / 'alone'), quiet=True).results
   assert _by_run(vec).keys() == _by_run(alone).keys()
   for k, r in _by_run(vec).items():
-    assert _by_run(alone)[k]['status'] == r['status']
-    assert _by_run(alone)[k]['metrics'] == r['metrics'], k
+    o = _by_run(alone)[k]
+    assert o['status'] == r['status'], k
+    assert o['metrics'].get('steps_to_done') == r['metrics'].get('steps_to_done'), k
+    assert o['metrics']['w_norm'] == r['metrics']['w_norm'], k  # bitwise: the state itself
+    assert all(_same(o['metrics'][m], r['metrics'][m]) for m in r['metrics']), k
   # Logged curves agree wherever both logged (a lone run stops logging once it alone is done).
   lv, la = _lines_by_key(read_metrics(tmp_path / 'vec')), _lines_by_key(read_metrics(tmp_path / 'alone'))
   common = set(lv) & set(la)
   assert len(common) > 0.5 * len(la)
-  assert all(lv[k] == la[k] for k in common)
+  assert all(_same(lv[k]['err'], la[k]['err']) for k in common)
 
 
-def test_seed_is_the_same_run_whatever_runs_beside_it(tmp_path, rl_eoe_three_seeds):
+def test_seed_is_the_same_run_whatever_runs_beside_it(tmp_path, walk_three_seeds):
   """Seed 2 alone (num_seeds=1, seed_offset=2) equals seed 2 inside a 3-seed run."""
-  three = read_results(rl_eoe_three_seeds)
+  three = read_results(walk_three_seeds)
   one = runner.run(
-    load_config(**dict(RL_EOE_3, num_seeds=1, seed_offset=2)), str(tmp_path / 'one'), quiet=True
+    _walk(**dict(WALK_3, num_seeds=1, seed_offset=2)), str(tmp_path / 'one'), quiet=True
   ).results
   seed2 = {k: r for k, r in _by_run(three).items() if k[1] == 2}
   assert seed2 and seed2.keys() == _by_run(one).keys()
@@ -74,13 +91,13 @@ def test_seed_is_the_same_run_whatever_runs_beside_it(tmp_path, rl_eoe_three_see
     assert seed2[k]['metrics'] == r['metrics']
   # ... and a different root seed gives different runs.
   other = runner.run(
-    load_config(**dict(RL_EOE_3, num_seeds=1, seed_offset=2, seed=7)), str(tmp_path / 'other'), quiet=True
+    _walk(**dict(WALK_3, num_seeds=1, seed_offset=2, seed=7)), str(tmp_path / 'other'), quiet=True
   ).results
   assert [r['metrics'] for r in other['runs']] != [r['metrics'] for r in one['runs']]
 
 
 def test_resume_equals_uninterrupted_and_never_recompiles(tmp_path):
-  cfg = load_config(arms=('rl_step', 'sl'), num_seeds=2)
+  cfg = _walk(num_seeds=2)
   ref = runner.run(cfg, str(tmp_path / 'ref'), quiet=True)
   runner.TRACE_COUNTS.clear()
   part = runner.run(cfg, str(tmp_path / 'cut'), quiet=True, max_chunks=2)
@@ -91,7 +108,7 @@ def test_resume_equals_uninterrupted_and_never_recompiles(tmp_path):
   assert resumed.status == 'complete'
   # One trace (= one compile) per arm in the resumed process, although the first chunk's state came
   # from a checkpoint and the later ones from the chunk function.
-  assert runner.TRACE_COUNTS == {'rl_step': 1, 'sl': 1}
+  assert runner.TRACE_COUNTS == {'walk': 1, 'heavy': 1}
   assert resumed.results['runs'] == ref.results['runs']
   assert read_metrics(tmp_path / 'cut') == read_metrics(tmp_path / 'ref')
   # A rerun after completion only reprints the report.

@@ -1,4 +1,4 @@
-"""A minimal family with a pretraining stage, for the runner's tests (registered by the tests only).
+"""A minimal family with a pretraining stage, for the runner's tests (run by dotted path, toylab.pretrain).
 
 pretrain: w ← w − lr·(w − target) from w = 0; arms start from the pretrained w and move to a new target.
 """
@@ -14,7 +14,7 @@ from exp.core.experiment import Arm, Experiment
 
 def get_config(arg=None):
   c = ml_collections.ConfigDict()
-  c.experiment = 'toy_pretrain'
+  c.experiment = 'toylab.pretrain'
   c.seed, c.seed_offset, c.num_seeds = 0, 0, 3
   c.arms = ('a',)
   c.vectorize = True
