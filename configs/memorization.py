@@ -1,4 +1,4 @@
-"""Memorization: supervised learning vs RL with end-of-episode vs per-step reward (SCIENCE.md A).
+"""Memorization: supervised learning vs RL with end-of-episode vs per-step reward (docs/families/memorization.md).
 
 Command:
   python run.py --config=configs/memorization.py --workdir=/tmp/mem
