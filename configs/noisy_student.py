@@ -1,4 +1,4 @@
-"""Noisy Student: token-level noise in distillation, with the claims audit (SCIENCE.md D).
+"""Noisy Student: token-level noise in distillation, with the claims audit (docs/families/noisy_student.md).
 
 Command:
   python run.py --config=configs/noisy_student.py --workdir=/tmp/noisy_student
