@@ -1,4 +1,4 @@
-"""LoRA mode collapse at a learning-rate threshold (SCIENCE.md B).
+"""LoRA mode collapse at a learning-rate threshold (docs/families/lora_collapse.md).
 
 Command:
   python run.py --config=configs/lora_collapse.py --workdir=/tmp/lora_collapse

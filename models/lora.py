@@ -1,4 +1,6 @@
-"""LoRA adapters for a frozen Flax Linen base, with the rank as a traced grid axis (SCIENCE.md B).
+"""LoRA adapters for a frozen Flax Linen base, with the rank as a traced grid axis.
+
+Used by the LoRA mode-collapse family (docs/families/lora_collapse.md).
 
 LoRA (Hu et al. 2021): every adapted kernel W gets W + s·ΔW with ΔW = B·A of rank r, B = 0 at init, so the
 adapted model equals the base exactly at step 0. Scale s = α/r, or s = α/√r with ``rslora=True``
@@ -18,7 +20,7 @@ layer i is one flat draw ``normal(fold_in(key, i), (max_rank·fan_in,))`` with r
 [j·fan_in, (j+1)·fan_in); with jax's default partitionable threefry (``jax_threefry_partitionable=True``,
 the pinned default) element k depends only on (key, k), so the first r columns of a max-rank-R init equal a
 max-rank-r init: a rank-8 run inside a shared rank-32 program starts from the same adapter as a rank-8 run
-alone (tests/test_lora.py checks this).
+alone (tests/models/test_lora.py checks this).
 
 Frozen base. ``apply_lora`` and ``merge`` take the base params as an argument and wrap them in
 ``stop_gradient``; differentiate with respect to ``lora_params`` only::
@@ -46,7 +48,7 @@ Params = Any
 
 
 class LookupMLP(nn.Module):
-  """Base classifier of the LoRA toy (SCIENCE.md B).
+  """Base classifier of the LoRA toy (docs/families/lora_collapse.md).
 
   Exact shape with the defaults: tokens (..., 4) int → Embed(vocab=8, 16) each → concat (..., 64)
   → Dense 128, ReLU → Dense 128, ReLU → Dense 32 = logits (..., 32). Adapted Dense layers (LoRA):

@@ -1,4 +1,4 @@
-"""The lookup toy of SCIENCE.md B (LoRA mode collapse) and its collapse detector.
+"""The lookup toy of the LoRA mode-collapse family and its collapse detector (docs/families/lora_collapse.md).
 
 Task. A prompt is a tuple of Q question tokens in [0, vocab) (all vocab**Q tuples are enumerated, then a
 per-seed permutation picks disjoint train and held-out prompts). Two mappings from prompts to answers in
@@ -26,7 +26,8 @@ import math
 import jax
 import jax.numpy as jnp
 
-COLLAPSE_ENTROPY_THRESHOLD = 0.1  # normalized entropy below this counts as collapsed (SCIENCE.md B)
+# Normalized entropy below this counts as collapsed (docs/families/lora_collapse.md).
+COLLAPSE_ENTROPY_THRESHOLD = 0.1
 
 
 def make_answer_codes(key, num_answers: int, num_digits: int = 8, base: int = 10):

@@ -1,4 +1,4 @@
-"""LoRA adapters (models/lora.py) and the lookup toy + collapse detector (exp/lookup.py).
+"""LoRA adapters (models/lora.py) and the lookup toy + collapse detector (exp/tasks/lookup.py).
 
 Compiles dominate the runtime on a loaded 2-core machine, so checks that need XLA are grouped into few
 jitted programs, and test noise comes from numpy on the host.
@@ -158,7 +158,7 @@ def test_return_hidden_and_sequence_head():
 
 
 # ----------------------------------------------------------------------------------------------
-# exp/lookup.py
+# exp/tasks/lookup.py
 
 
 def test_lookup_task_under_vmap():
