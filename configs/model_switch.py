@@ -1,4 +1,4 @@
-"""Model switching vs continued training: return on investment (SCIENCE.md I).
+"""Model switching vs continued training: return on investment (docs/families/model_switch.md).
 
 Command:
   python run.py --config=configs/model_switch.py --workdir=/tmp/model_switch

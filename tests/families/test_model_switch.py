@@ -88,9 +88,9 @@ def test_bad_budgets_and_empty_zoo_raise_config_error_before_anything_is_written
 def test_ratio_of_rois_is_unbounded_when_the_training_gain_is_near_zero():
   rng = np.random.default_rng(0)
   switch = 20 + rng.standard_normal(10)
-  safe = model_switch._ratio_boot(switch, 2 + 0.3 * rng.standard_normal(10), 500, 0)
+  safe = model_switch.ratio_boot(switch, 2 + 0.3 * rng.standard_normal(10), 500, 0)
   assert safe['frac_den_le_0'] == 0 and 5 < safe['ci95'][0] < safe['ratio'] < safe['ci95'][1] < 20
-  shaky = model_switch._ratio_boot(switch, 0.1 + rng.standard_normal(10), 500, 0)
+  shaky = model_switch.ratio_boot(switch, 0.1 + rng.standard_normal(10), 500, 0)
   assert shaky['frac_den_le_0'] > 0.05 and shaky['ci95'][1] == float('inf')
 
 
