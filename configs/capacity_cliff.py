@@ -1,4 +1,4 @@
-"""Capacity cliff on structured output: Dyck-2 completion vs model size (SCIENCE.md F).
+"""Capacity cliff on structured output: Dyck-2 completion vs model size (docs/families/capacity_cliff.md).
 
 Command:
   python run.py --config=configs/capacity_cliff.py --workdir=/tmp/capacity_cliff

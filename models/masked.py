@@ -1,4 +1,5 @@
-"""Width-masked GRU language model: many model sizes in one compiled program (SCIENCE.md F, capacity cliff).
+"""Width-masked GRU language model: many model sizes in one compiled program (capacity cliff,
+docs/families/capacity_cliff.md).
 
 One max-width GRU whose hidden units ``j >= width`` are held at exactly zero: their gate pre-activations are
 computed but the new state is multiplied by a 0/1 unit mask every step, so the zero units never feed the
@@ -24,12 +25,12 @@ N(0, 1/V), w_h and w_o ~ N(0, 1/width) (fan-in of the *active* model), biases 0,
 
 from __future__ import annotations
 
-import math
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from models import init as initializers
 
 
 def unit_mask(width, max_hidden: int, dtype=jnp.float32):
@@ -65,8 +66,8 @@ class MaskedGRULM(nn.Module):
     w_f = jnp.maximum(jnp.asarray(width, jnp.float32), 1.0)  # width < 1 is invalid; avoid inf * 0
 
     def normal(std, mask):  # closes over traced width: the init depends on the active size
-      # a flat draw reshaped: the same values as a 3-D draw (partitionable threefry), much faster to compile
-      return lambda key, shape: jax.random.normal(key, (math.prod(shape),)).reshape(shape) * std * mask
+      # a flat draw reshaped (models/init.py): the same values as a 3-D draw, much faster to compile
+      return lambda key, shape: initializers.normal(key, shape, std) * mask
 
     inv_sqrt_w = jax.lax.rsqrt(w_f)
     w_i = self.param('w_i', normal(1 / np.sqrt(V), m[None, None, :]), (V, 3, H))

@@ -1,4 +1,4 @@
-"""Dyck-2 completion ("close the JSON") for the capacity cliff (SCIENCE.md F).
+"""Dyck-2 completion ("close the JSON") for the capacity cliff (docs/families/capacity_cliff.md).
 
 Token layout (VOCAB = 7):
     PAD = 0, OPEN = ( '(' = 1, '[' = 2 ), CLOSE = ( ')' = 3, ']' = 4 ) (closer = opener + 2), EOS = 5, SEP = 6.
