@@ -24,7 +24,7 @@ def next_token_ce(
 
   shift=True (correct): logits[:, t] predict tokens[:, t + 1]; targets are tokens 1..T−1 and
     mask[:, 1:] selects which count.
-  shift=False (the source's BUG, kept for the audit of SCIENCE.md C): logits[:, t] are trained
+  shift=False (the source's BUG, kept for the audit of docs/families/distillation.md): logits[:, t] are trained
     against tokens[:, t] itself — the input already contains the target, so this is a copy task,
     minimised by predicting the current token; mask[:, :] selects the targets.
 

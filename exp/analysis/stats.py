@@ -1,6 +1,6 @@
 """Statistics over seeds (numpy/scipy only; no jax), imported as ``from exp.analysis import stats``.
 
-Conventions (DESIGN.md "Statistics conventions", SCIENCE.md):
+Conventions (docs/design.md, "Statistics conventions"):
 
 - The seed axis comes first in every array. Most functions take 1-D arrays "of shape (seeds,)".
 - Every result is a plain dict of Python floats / ints / lists / strings, so it can go straight into
@@ -267,6 +267,37 @@ def compare_from_summary(mean_a: float, sd_a: float, n_a: int, mean_b: float, sd
   return out
 
 
+def _paired_part(va: np.ndarray, vb: np.ndarray, sda: float, sdb: float, notes: list) -> dict:
+  """compare()'s paired entries: paired t, the CI of the mean paired difference, g_av. Appends to
+  ``notes`` what is undefined."""
+  out = {}
+  ma, mb, n_a = float(va.mean()), float(vb.mean()), int(va.size)
+  d = va - vb
+  n = n_a
+  out['paired'] = {'t': NAN, 'df': float(n - 1) if n > 1 else NAN, 'p': NAN}
+  out['g_av'] = NAN
+  out['mean_diff_ci95'] = [NAN, NAN]
+  if n < 2:
+    notes.append('fewer than 2 pairs: paired t undefined')
+  elif np.std(d, ddof=1) == 0:
+    notes.append('all paired differences are equal: paired t undefined')
+  else:
+    with _quiet():
+      pt = sps.ttest_rel(va, vb)
+    out['paired'] = {'t': float(pt.statistic), 'df': float(pt.df), 'p': float(pt.pvalue)}
+    sem_d = float(np.std(d, ddof=1)) / math.sqrt(n)
+    h = _tcrit(n - 1) * sem_d
+    md = float(d.mean())
+    out['mean_diff_ci95'] = [md - h, md + h]
+  if n > 1:
+    avg_sd = 0.5 * (sda + sdb)
+    if avg_sd > 0:
+      out['g_av'] = float((ma - mb) / avg_sd * _hedges_j(n - 1))
+    else:
+      notes.append('both groups have zero variance: g_av undefined')
+  return out
+
+
 def compare(a: Any, b: Any, paired: bool = False) -> dict:
   """Compare two groups of per-seed values, a − b.
 
@@ -328,29 +359,7 @@ def compare(a: Any, b: Any, paired: bool = False) -> dict:
     notes.append('all values tie: Mann–Whitney undefined')
 
   if paired:
-    d = va - vb
-    n = n_a
-    out['paired'] = {'t': NAN, 'df': float(n - 1) if n > 1 else NAN, 'p': NAN}
-    out['g_av'] = NAN
-    out['mean_diff_ci95'] = [NAN, NAN]
-    if n < 2:
-      notes.append('fewer than 2 pairs: paired t undefined')
-    elif np.std(d, ddof=1) == 0:
-      notes.append('all paired differences are equal: paired t undefined')
-    else:
-      with _quiet():
-        pt = sps.ttest_rel(va, vb)
-      out['paired'] = {'t': float(pt.statistic), 'df': float(pt.df), 'p': float(pt.pvalue)}
-      sem_d = float(np.std(d, ddof=1)) / math.sqrt(n)
-      h = _tcrit(n - 1) * sem_d
-      md = float(d.mean())
-      out['mean_diff_ci95'] = [md - h, md + h]
-    if n > 1:
-      avg_sd = 0.5 * (sda + sdb)
-      if avg_sd > 0:
-        out['g_av'] = float((ma - mb) / avg_sd * _hedges_j(n - 1))
-      else:
-        notes.append('both groups have zero variance: g_av undefined')
+    out.update(_paired_part(va, vb, sda, sdb, notes))
   if notes:
     out['note'] = '; '.join(dict.fromkeys(notes))
   return out
@@ -394,6 +403,19 @@ def _weighted_slopes(lx: np.ndarray, ly: np.ndarray, w: np.ndarray) -> np.ndarra
   sxy = (w * dx * (ly[None, :] - my[:, None])).sum(axis=1)
   with np.errstate(all='ignore'):
     return sxy / sxx
+
+
+def _boot_weights(rng, n_boot: int, n: int, groups: Any, who: str) -> np.ndarray:
+  """Bootstrap counts of each of the n points per replicate, shape (n_boot, n), used as weights: points
+  resampled with replacement, or whole clusters when ``groups`` gives one cluster id per point."""
+  if groups is None:
+    return _boot_counts(rng, n_boot, n).astype(float)
+  g = np.asarray(groups).ravel()
+  if g.size != n:
+    raise ValueError(f'{who}: groups needs one id per point ({n}), got {g.size}')
+  _, g_inv = np.unique(g, return_inverse=True)
+  n_groups = int(g_inv.max()) + 1
+  return _boot_counts(rng, n_boot, n_groups)[:, g_inv].astype(float)
 
 
 def power_law(x: Any, y: Any, groups: Any = None, n_boot: int = 2000, seed: int = 0) -> dict:
@@ -449,17 +471,7 @@ def power_law(x: Any, y: Any, groups: Any = None, n_boot: int = 2000, seed: int 
       return NAN if slope == h else 0.0
     return _two_sided_t_p((slope - h) / se, df)
 
-  # bootstrap: counts of each point (or cluster) per replicate act as OLS weights
-  rng = np.random.default_rng(seed)
-  if groups is None:
-    w = _boot_counts(rng, n_boot, n).astype(float)
-  else:
-    g = np.asarray(groups).ravel()
-    if g.size != n:
-      raise ValueError(f'power_law: groups needs one id per point ({n}), got {g.size}')
-    _, g_inv = np.unique(g, return_inverse=True)
-    n_groups = int(g_inv.max()) + 1
-    w = _boot_counts(rng, n_boot, n_groups)[:, g_inv].astype(float)
+  w = _boot_weights(np.random.default_rng(seed), n_boot, n, groups, 'power_law')
   # distinct x present in each replicate: total weight per unique x, then count the non-zero ones
   wx = w @ (x_inv[:, None] == np.arange(ux.size)[None, :])
   valid = (wx > 0).sum(axis=1) >= 2
@@ -732,12 +744,26 @@ def _logistic_binary(xa: np.ndarray, ya: np.ndarray, n_boot: int, seed: int) -> 
   if not np.isfinite(out['center']):  # no point estimate, so no interval around it
     return out
   # bootstrap over points, all replicates at once
-  rng = np.random.default_rng(seed)
-  w = _boot_counts(rng, n_boot, n).astype(float)
+  w = _boot_counts(np.random.default_rng(seed), n_boot, n).astype(float)
+  centers, widths = _binary_boot(z, ya, w, a_hat, b_hat)
+  centers = mu + sd * centers
+  widths = sd * widths
+  out['center_ci95'] = _percentile_ci(centers)
+  out['width_ci95'] = _percentile_ci(widths)
+  out['n_boot_used'] = int(np.isfinite(centers).sum())
+  return out
+
+
+def _binary_boot(z, ya, w, a_hat: float, b_hat: float) -> tuple[np.ndarray, np.ndarray]:
+  """Bootstrap replicates of the binary logistic fit on standardized x: (centers, widths), shape
+  (n_boot,), from the replicate weights w (n_boot, points); nan where a replicate has one class or
+  fewer than 2 distinct x. Separated replicates get the midpoint and width 0; the rest one vectorized
+  Newton solve started at the full-data estimate (a_hat, b_hat)."""
   sep_b, mid_b, _, both_b = _separation(z, ya, w)
   z_idx = np.unique(z, return_inverse=True)[1]
   wx = w @ (z_idx[:, None] == np.arange(int(z_idx.max()) + 1)[None, :])
   usable = both_b & ((wx > 0).sum(axis=1) >= 2)
+  n_boot = w.shape[0]
   centers = np.full(n_boot, np.nan)
   widths = np.full(n_boot, np.nan)
   centers[usable & sep_b] = mid_b[usable & sep_b]
@@ -754,18 +780,39 @@ def _logistic_binary(xa: np.ndarray, ya: np.ndarray, n_boot: int, seed: int) -> 
     with np.errstate(all='ignore'):
       centers[fit_rows] = np.where(ok, -a_b / b_b, np.nan)
       widths[fit_rows] = np.where(ok, _W1090 / np.abs(b_b), np.nan)
-  centers = mu + sd * centers
-  widths = sd * widths
-  out['center_ci95'] = _percentile_ci(centers)
-  out['width_ci95'] = _percentile_ci(widths)
-  out['n_boot_used'] = int(np.isfinite(centers).sum())
-  return out
+  return centers, widths
 
 
 def _logit_hess(t: np.ndarray, z: np.ndarray) -> np.ndarray:
   p = special.expit(t[0] + t[1] * z)
   v = p * (1.0 - p)
   return np.array([[v.sum(), (v * z).sum()], [(v * z).sum(), (v * z * z).sum()]])
+
+
+def _4pl_boot(xa, ya, idx: np.ndarray, best, lb, ub) -> tuple[np.ndarray, np.ndarray]:
+  """Bootstrap replicates (rows of point indices ``idx``, shape (n_boot, n)) of the 4-parameter logistic:
+  (centers, widths), nan for a replicate that fails or leaves the bounds [lb, ub]."""
+  n_boot = idx.shape[0]
+  centers = np.full(n_boot, np.nan)
+  widths = np.full(n_boot, np.nan)
+  lb_a, ub_a = np.array(lb), np.array(ub)
+  with _quiet():
+    for r in range(n_boot):
+      xb, yb = xa[idx[r]], ya[idx[r]]
+      if np.unique(xb).size < 2 or np.ptp(yb) == 0:
+        continue
+      try:
+        p, _ = optimize.curve_fit(_logistic4, xb, yb, p0=best, jac=_logistic4_jac, method='lm')
+      except (RuntimeError, ValueError):
+        continue
+      p = np.asarray(p, float)
+      if p[3] < 0:  # LM may cross s = 0: the same curve with lower/upper swapped
+        p = np.array([p[1], p[0], p[2], -p[3]])
+      if not (np.all(np.isfinite(p)) and np.all(p >= lb_a) and np.all(p <= ub_a)):
+        continue
+      centers[r] = p[2]
+      widths[r] = _W1090 * p[3]
+  return centers, widths
 
 
 def _logistic_4pl(xa: np.ndarray, ya: np.ndarray, n_boot: int, seed: int) -> dict:
@@ -836,27 +883,8 @@ def _logistic_4pl(xa: np.ndarray, ya: np.ndarray, n_boot: int, seed: int) -> dic
 
   # Bootstrap: unbounded Levenberg–Marquardt warm-started at the full-data fit (≈10× faster than the
   # bounded solver); a replicate whose fit fails or leaves the full fit's bounds is skipped.
-  rng = np.random.default_rng(seed)
-  idx = rng.integers(0, n, size=(n_boot, n))
-  centers = np.full(n_boot, np.nan)
-  widths = np.full(n_boot, np.nan)
-  lb_a, ub_a = np.array(lb), np.array(ub)
-  with _quiet():
-    for r in range(n_boot):
-      xb, yb = xa[idx[r]], ya[idx[r]]
-      if np.unique(xb).size < 2 or np.ptp(yb) == 0:
-        continue
-      try:
-        p, _ = optimize.curve_fit(_logistic4, xb, yb, p0=best, jac=_logistic4_jac, method='lm')
-      except (RuntimeError, ValueError):
-        continue
-      p = np.asarray(p, float)
-      if p[3] < 0:  # LM may cross s = 0: the same curve with lower/upper swapped
-        p = np.array([p[1], p[0], p[2], -p[3]])
-      if not (np.all(np.isfinite(p)) and np.all(p >= lb_a) and np.all(p <= ub_a)):
-        continue
-      centers[r] = p[2]
-      widths[r] = _W1090 * p[3]
+  idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+  centers, widths = _4pl_boot(xa, ya, idx, best, lb, ub)
   out['center_ci95'] = _percentile_ci(centers)
   out['width_ci95'] = _percentile_ci(widths)
   out['n_boot_used'] = int(np.isfinite(centers).sum())

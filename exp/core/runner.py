@@ -338,131 +338,173 @@ def _restore_latest(mngr, wd: Workdir, warn) -> tuple[dict | None, int | None]:
   return None, None
 
 
+@dataclasses.dataclass
+class Batch:
+  """One batch of an arm's runs axis, ready for the compiled programs (before padding/sharding)."""
+
+  runs: list  # run_table rows [lo, hi)
+  hp: dict  # grid name -> (n,) values
+  keys: jax.Array  # (n,) run keys
+  extra: tuple  # () or (the runs' own seeds' pretrained bases,)
+
+  @property
+  def size(self) -> int:
+    return len(self.runs)
+
+
+def assemble_batch(arm: Arm, root_seed: int, seeds: np.ndarray, lo: int, hi: int, base=None) -> Batch:
+  """Runs lo..hi of ``arm``'s runs axis (grid-major over ``seeds``): grid values, run keys and, with a
+  pretraining stage, each run's own seed's base (``base`` is stacked over ``seeds`` by position). The
+  runner and the benchmark both build their batches here."""
+  runs = run_table(arm, seeds)[lo:hi]
+  hp = {k: jnp.asarray(np.repeat(v, len(seeds))[lo:hi]) for k, v in arm.grid.items()}
+  keys = jax.vmap(lambda s: seed_key(root_seed, s))(jnp.asarray([r['seed'] for r in runs]))
+  extra = ()
+  if base is not None:
+    seed_pos = {int(s): i for i, s in enumerate(seeds)}
+    idx = np.array([seed_pos[r['seed']] for r in runs])
+    extra = (jax.tree.map(lambda x: jnp.asarray(x)[idx], base),)
+  return Batch(runs, hp, keys, extra)
+
+
+@dataclasses.dataclass
+class _Position:
+  """Where training stands: the arm and batch in progress, its step, finished run records, the next
+  checkpoint number, and (after a restore) which checkpoint holds the batch's state."""
+
+  arm_i: int = 0
+  batch_i: int = 0
+  start: int = 0
+  finished: list = dataclasses.field(default_factory=list)
+  ck_counter: int = 0
+  state_restored: tuple | None = None  # (checkpoint step, arm_i, batch_i)
+  fresh: bool = True
+  chunks_done: int = 0
+
+
+def _start_position(mngr, exp: Experiment, wd: Workdir, log) -> _Position:
+  """Resume order step 3: the newest readable checkpoint's position, or a fresh start."""
+  progress, ck_step = _restore_latest(mngr, wd, log)
+  if progress is None:
+    truncate(wd.metrics, 0)
+    return _Position()
+  pos = _Position(
+    arm_i=progress['arm_index'],
+    batch_i=progress['batch_index'],
+    start=progress['step'],
+    finished=list(progress['finished']),
+    ck_counter=ck_step + 1,
+    fresh=False,
+  )
+  truncate(wd.metrics, progress['metrics_bytes'])
+  arm_name = exp.arms[pos.arm_i].name if pos.arm_i < len(exp.arms) else '-'
+  log(
+    f'[{exp.name}] resuming from checkpoint {ck_step}: arm {arm_name}, '
+    f'batch {pos.batch_i}, step {pos.start}, {len(pos.finished)} runs finished'
+  )
+  if progress.get('has_state'):
+    pos.state_restored = (ck_step, pos.arm_i, pos.batch_i)
+  return pos
+
+
 def _train(exp: Experiment, config, wd: Workdir, log, max_chunks) -> list | None:
+  """Every arm's batches, chunk by chunk, checkpointed; returns the run records, or None when stopped
+  early (``max_chunks``)."""
   seeds = config.seed_offset + np.arange(config.num_seeds)
-  chunk_steps, log_every = config.chunk_steps, config.log_every
   options = ocp.CheckpointManagerOptions(
     max_to_keep=3, enable_async_checkpointing=True, cleanup_tmp_directories=True
   )
   with ocp.CheckpointManager(wd.checkpoints, options=options) as mngr:
-    progress, ck_step = _restore_latest(mngr, wd, log)
-    state_restored = None
-    if progress is not None:
-      arm_i, batch_i, start = progress['arm_index'], progress['batch_index'], progress['step']
-      finished = list(progress['finished'])
-      ck_counter = ck_step + 1
-      truncate(wd.metrics, progress['metrics_bytes'])
-      log(
-        f'[{exp.name}] resuming from checkpoint {ck_step}: arm {exp.arms[arm_i].name if arm_i < len(exp.arms) else "-"}, '
-        f'batch {batch_i}, step {start}, {len(finished)} runs finished'
-      )
-      if progress.get('has_state'):
-        state_restored = (ck_step, arm_i, batch_i)
-    else:
-      arm_i, batch_i, start, finished, ck_counter = 0, 0, 0, [], 0
-      truncate(wd.metrics, 0)
-
+    pos = _start_position(mngr, exp, wd, log)
     base = None
     if exp.pretrain is not None:
       # Fresh start: pretrain (or load the cache), log its curves and records, checkpoint the position.
       # On resume the cache must hold it (it was written before the first checkpoint).
-      base, pre_records = _pretrain(exp, config, wd, seeds, log, write_lines=progress is None)
-      if progress is None:
-        finished = pre_records
-        _save(mngr, ck_counter, 0, 0, 0, finished, wd, None, 0)
-        ck_counter += 1
-    seed_pos = {int(s): i for i, s in enumerate(seeds)}
-
-    chunks_done = 0
-    while arm_i < len(exp.arms):
-      arm = exp.arms[arm_i]
-      table = run_table(arm, seeds)
-      batches = _batches(len(table), config.vectorize)
-      init_fn, chunk_fn, final_fn = make_programs(arm, chunk_steps, log_every, with_base=base is not None)
-      total_steps = arm.num_steps
-      while batch_i < len(batches):
-        lo, hi = batches[batch_i]
-        n = hi - lo
-        runs = table[lo:hi]
-        place = placement_for(n)
-        hp = {k: jnp.asarray(np.repeat(v, len(seeds))[lo:hi]) for k, v in arm.grid.items()}
-        keys = jax.vmap(lambda s: seed_key(config.seed, s))(jnp.asarray([r['seed'] for r in runs]))
-        hp_d, keys_d = place.put(hp, n), place.put(keys, n)
-        extra = ()
-        if base is not None:  # each run gets its own seed's pretrained pytree
-          idx = np.array([seed_pos[r['seed']] for r in runs])
-          extra = (jax.tree.map(lambda x: jnp.asarray(x)[idx], base),)
-        if state_restored is not None and state_restored[1:] == (arm_i, batch_i):
-          # Restore onto one local device whatever topology saved it, then pad and shard as usual.
-          device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-          abstract = jax.tree.map(
-            lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device),
-            jax.eval_shape(init_fn, keys[:n], hp, *extra),
-          )
-          r = mngr.restore(
-            state_restored[0], args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
-          )
-          carry = place.put(r['state'], n)
-          state_restored = None
-        else:
-          carry = init_fn(keys_d, hp_d, *(place.put(e, n) for e in extra))
-          start = 0
-        t_begin, steps_begin, last_print = time.time(), start, 0.0
-        stopped = False
-        while start < total_steps:
-          carry, metrics = chunk_fn(carry, hp_d, keys_d, jnp.int32(start))
-          flags = jax.device_get({k: carry[k][:n] for k in ('done', 'diverged')})
-          _append_metrics(
-            wd.metrics,
-            arm.name,
-            runs,
-            start,
-            log_every,
-            total_steps,
-            jax.device_get(jax.tree.map(lambda x: x[:n], metrics)),
-          )
-          start += chunk_steps
-          all_stopped = bool(np.all(flags['done'] | flags['diverged']))
-          if start < total_steps and not all_stopped:
-            _save(mngr, ck_counter, arm_i, batch_i, start, finished, wd, carry, n)
-            ck_counter += 1
-          chunks_done += 1
-          now = time.time()
-          if now - last_print > 2.0 or start >= total_steps or all_stopped:
-            last_print = now
-            rate = (start - steps_begin) / max(now - t_begin, 1e-9)
-            remaining = (total_steps - min(start, total_steps)) + (len(batches) - batch_i - 1) * total_steps
-            eta = 0 if all_stopped and batch_i == len(batches) - 1 else remaining / max(rate, 1e-9)
-            log(
-              f'[{exp.name}] arm {arm.name} ({arm_i + 1}/{len(exp.arms)}) batch {batch_i + 1}/{len(batches)}: '
-              f'step {min(start, total_steps)}/{total_steps}, {n} runs ({int(flags["done"].sum())} done, '
-              f'{int(flags["diverged"].sum())} diverged), {rate:.0f} steps/s, ETA {_hms(eta)}'
-            )
-          if all_stopped:
-            break
-          if max_chunks is not None and chunks_done >= max_chunks:
-            stopped = True
-            break
-        if stopped:
+      base, pre_records = _pretrain(exp, config, wd, seeds, log, write_lines=pos.fresh)
+      if pos.fresh:
+        pos.finished = pre_records
+        _save(mngr, pos.ck_counter, 0, 0, 0, pos.finished, wd, None, 0)
+        pos.ck_counter += 1
+    while pos.arm_i < len(exp.arms):
+      arm = exp.arms[pos.arm_i]
+      batches = _batches(arm.num_points * len(seeds), config.vectorize)
+      programs = make_programs(arm, config.chunk_steps, config.log_every, with_base=base is not None)
+      while pos.batch_i < len(batches):
+        lo, hi = batches[pos.batch_i]
+        batch = assemble_batch(arm, config.seed, seeds, lo, hi, base)
+        final = _run_batch(exp, arm, programs, batch, len(batches), config, mngr, wd, pos, log, max_chunks)
+        if final is None:
           mngr.wait_until_finished()
           return None
-        finished.extend(
-          _records(
-            arm,
-            runs,
-            jax.device_get(jax.tree.map(lambda x: x[:n], final_fn(carry, hp_d))),
-            arm.done is not None,
-          )
-        )
-        batch_i += 1
+        pos.finished.extend(_records(arm, batch.runs, final, arm.done is not None))
+        pos.batch_i += 1
         # Forced save of the position after every batch (the last one says: all arms finished).
-        nxt = (arm_i, batch_i) if batch_i < len(batches) else (arm_i + 1, 0)
-        _save(mngr, ck_counter, nxt[0], nxt[1], 0, finished, wd, None, 0)
-        ck_counter += 1
-        start = 0
-      arm_i, batch_i = arm_i + 1, 0
+        nxt = (pos.arm_i, pos.batch_i) if pos.batch_i < len(batches) else (pos.arm_i + 1, 0)
+        _save(mngr, pos.ck_counter, nxt[0], nxt[1], 0, pos.finished, wd, None, 0)
+        pos.ck_counter += 1
+        pos.start = 0
+      pos.arm_i, pos.batch_i = pos.arm_i + 1, 0
     mngr.wait_until_finished()
-  return finished
+  return pos.finished
+
+
+def _run_batch(exp, arm, programs, batch, num_batches, config, mngr, wd, pos, log, max_chunks):
+  """Trains one batch from its restored state or from init to the end (or until every run is done or
+  diverged); a checkpoint after each chunk. Returns the final metrics (host arrays), or None when
+  ``max_chunks`` stopped it."""
+  init_fn, chunk_fn, final_fn = programs
+  n = batch.size
+  place = placement_for(n)
+  hp_d, keys_d = place.put(batch.hp, n), place.put(batch.keys, n)
+  if pos.state_restored is not None and pos.state_restored[1:] == (pos.arm_i, pos.batch_i):
+    # Restore onto one local device whatever topology saved it, then pad and shard as usual.
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    abstract = jax.tree.map(
+      lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device),
+      jax.eval_shape(init_fn, batch.keys[:n], batch.hp, *batch.extra),
+    )
+    r = mngr.restore(pos.state_restored[0], args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
+    carry = place.put(r['state'], n)
+    pos.state_restored = None
+  else:
+    carry = init_fn(keys_d, hp_d, *(place.put(e, n) for e in batch.extra))
+    pos.start = 0
+  total_steps = arm.num_steps
+  t_begin, steps_begin, last_print = time.time(), pos.start, 0.0
+  while pos.start < total_steps:
+    carry, metrics = chunk_fn(carry, hp_d, keys_d, jnp.int32(pos.start))
+    flags = jax.device_get({k: carry[k][:n] for k in ('done', 'diverged')})
+    _append_metrics(
+      wd.metrics,
+      arm.name,
+      batch.runs,
+      pos.start,
+      config.log_every,
+      total_steps,
+      jax.device_get(jax.tree.map(lambda x: x[:n], metrics)),
+    )
+    pos.start += config.chunk_steps
+    all_stopped = bool(np.all(flags['done'] | flags['diverged']))
+    if pos.start < total_steps and not all_stopped:
+      _save(mngr, pos.ck_counter, pos.arm_i, pos.batch_i, pos.start, pos.finished, wd, carry, n)
+      pos.ck_counter += 1
+    pos.chunks_done += 1
+    now = time.time()
+    if now - last_print > 2.0 or pos.start >= total_steps or all_stopped:
+      last_print = now
+      rate = (pos.start - steps_begin) / max(now - t_begin, 1e-9)
+      remaining = (total_steps - min(pos.start, total_steps)) + (num_batches - pos.batch_i - 1) * total_steps
+      eta = 0 if all_stopped and pos.batch_i == num_batches - 1 else remaining / max(rate, 1e-9)
+      log(
+        f'[{exp.name}] arm {arm.name} ({pos.arm_i + 1}/{len(exp.arms)}) batch {pos.batch_i + 1}/{num_batches}: '
+        f'step {min(pos.start, total_steps)}/{total_steps}, {n} runs ({int(flags["done"].sum())} done, '
+        f'{int(flags["diverged"].sum())} diverged), {rate:.0f} steps/s, ETA {_hms(eta)}'
+      )
+    if all_stopped:
+      break
+    if max_chunks is not None and pos.chunks_done >= max_chunks:
+      return None
+  return jax.device_get(jax.tree.map(lambda x: x[:n], final_fn(carry, hp_d)))
 
 
 def pretrain_cache_key(exp: Experiment, config, seeds) -> str:

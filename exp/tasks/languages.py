@@ -1,4 +1,4 @@
-"""Synthetic languages with exact evaluators (SCIENCE.md C and D).
+"""Synthetic languages with exact evaluators (docs/families/distillation.md, docs/families/noisy_student.md).
 
 Everything is jax, static-shaped and keyed, so a language can differ per seed under ``jax.vmap``
 and samplers run inside ``lax.scan``. Sizes (numbers of tasks, tokens, lengths) are static Python

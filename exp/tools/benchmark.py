@@ -42,25 +42,21 @@ def _steady_state(config, num_seeds: int, chunks: int) -> dict:
   module = registry.family_module(config)
   exp = module.build(config)
   out = {}
-  seeds = np.arange(num_seeds)
+  seeds = config.seed_offset + np.arange(num_seeds)
+  base = None
+  if exp.pretrain is not None:  # pretrained families get a zero base of the right shape per seed
+    pre_init, _, _ = runner.make_programs(exp.pretrain, config.chunk_steps, config.log_every)
+    pre_keys = jax.vmap(lambda s: runner.seed_key(config.seed, s))(jnp.asarray(seeds))
+    base = jax.eval_shape(lambda k: jax.vmap(exp.pretrain_output)(pre_init(k, {})['state']), pre_keys)
+    base = jax.tree.map(lambda a: np.zeros(a.shape, a.dtype), base)
   for arm in exp.arms:
-    if exp.pretrain is not None:  # benchmarks of pretrained families use a zero base of the right shape
-      pre_init, _, _ = runner.make_programs(exp.pretrain, config.chunk_steps, config.log_every)
-      keys = jax.vmap(lambda s: runner.seed_key(config.seed, s))(jnp.asarray(seeds))
-      base = jax.eval_shape(lambda k: jax.vmap(exp.pretrain_output)(pre_init(k, {})['state']), keys)
-      base = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), base)
-    table = runner.run_table(arm, seeds)
-    n = len(table)
-    hp = {k: jnp.asarray(np.repeat(v, num_seeds)) for k, v in arm.grid.items()}
-    keys = jax.vmap(lambda s: runner.seed_key(config.seed, s))(jnp.asarray([r['seed'] for r in table]))
+    # The runner's own batch assembly (all runs of the arm in one batch, as vectorize=True runs them).
+    batch = runner.assemble_batch(arm, config.seed, seeds, 0, arm.num_points * len(seeds), base)
+    n, hp, keys, extra = batch.size, batch.hp, batch.keys, batch.extra
     never_done = dataclasses.replace(arm, done=None, num_steps=10**9)
     init_fn, chunk_fn, _ = runner.make_programs(
       never_done, config.chunk_steps, config.log_every, with_base=exp.pretrain is not None
     )
-    extra = ()
-    if exp.pretrain is not None:
-      idx = np.array([r['seed'] for r in table])
-      extra = (jax.tree.map(lambda x: x[idx], base),)
     carry = jax.block_until_ready(init_fn(keys, hp, *extra))
     t0 = time.perf_counter()
     compiled = chunk_fn.lower(carry, hp, keys, jnp.int32(0)).compile()

@@ -8,13 +8,13 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import ROOT
 
 from exp.analysis import dashboard, plots, report
 from exp.analysis.report import MISSING, fmt, fmt_p
 from exp.core import workdir
 
 NAN = float('nan')
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Compare dicts as exp.stats.compare returns them (difference = a − b), hand-made.
 BIG = {

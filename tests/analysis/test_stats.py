@@ -75,7 +75,7 @@ def test_hedges_g_by_hand():
 
 
 def test_write_up_check_noisy_student():
-  # SCIENCE.md D: 4.097 ± 0.339 vs 3.657 ± 0.173, n = 10 each: t = 3.66, p = 0.0018, g = 1.568
+  # The noisy-student write-up (docs/families/noisy_student.md): 4.097 ± 0.339 vs 3.657 ± 0.173, n = 10 each: t = 3.66, p = 0.0018, g = 1.568
   s = stats.compare_from_summary(4.097, 0.339, 10, 3.657, 0.173, 10)
   _check_plain(s)
   assert s['student']['t'] == pytest.approx(3.656, abs=0.005)
@@ -194,7 +194,7 @@ def test_power_law_exact_and_published_means():
   assert r['exponent'] == pytest.approx(0.9, abs=1e-12)
   assert r['prefactor'] == pytest.approx(3.0, rel=1e-10)
   assert r['r2'] == pytest.approx(1.0, abs=1e-12)
-  # SCIENCE.md A audit: the three published means give exponent 0.879, R² 0.999
+  # Memorization audit (docs/families/memorization.md): the three published means give exponent 0.879, R² 0.999
   m = stats.power_law([10, 100, 500], [19, 129, 599])
   assert m['exponent'] == pytest.approx(0.879, abs=0.0005)
   assert m['r2'] == pytest.approx(0.999, abs=0.0005)
@@ -326,7 +326,7 @@ def test_logistic_4pl_and_linear_aic():
 
 
 def test_variance_test():
-  # SCIENCE.md D audit: "2× variance" is 2× the SD, 3.8× the variance, F-test p ≈ 0.06
+  # Noisy-student audit: "2× variance" is 2× the SD, 3.8× the variance, F-test p ≈ 0.06
   a = _exact_sample(4.097, 0.339, 10, 0)
   b = _exact_sample(3.657, 0.173, 10, 1)
   r = stats.variance_test(a, b)
