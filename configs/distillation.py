@@ -1,4 +1,4 @@
-"""Hybrid distillation collapse (off-policy → on-policy) and context distillation (SCIENCE.md C).
+"""Hybrid distillation collapse (off-policy → on-policy) and context distillation (docs/families/distillation.md).
 
 Command:
   python run.py --config=configs/distillation.py --workdir=/tmp/distillation
@@ -33,7 +33,7 @@ def get_config(arg=None):
     log_every=1,  # every step is logged: the spike is a one-step event
   )
 
-  # Synthetic language: order-1 Markov chains, one per task (exp/languages.py).
+  # Synthetic language: order-1 Markov chains, one per task (exp/tasks/languages.py).
   c.n_tasks = 4
   c.n_content = 12
   c.n_successors = 3

@@ -35,7 +35,7 @@ def get_config(arg=None):
     log_every=10,
   )
 
-  # Task (exp/lookup.py): 4 question tokens from a vocabulary of 8, 32 answers, additive mappings.
+  # Task (exp/tasks/lookup.py): 4 question tokens from a vocabulary of 8, 32 answers, additive mappings.
   c.vocab = 8
   c.num_answers = 32
   c.num_train = 2048  # training prompts (the rest of the 4096 prompts: held out)

@@ -1,11 +1,12 @@
-"""Tiny causal language models and static-shaped sampling (SCIENCE.md C, D).
+"""Tiny causal language models and static-shaped sampling (docs/families/distillation.md,
+docs/families/noisy_student.md).
 
 Conventions shared by everything here:
 
 - Tokens are int32 arrays of shape (batch, T); logits are float32 (batch, T, vocab).
 - ``PAD_ID = 0`` is reserved: ``WindowMLPLM`` left-pads its windows with it, and the samplers fill
   the not-yet-generated part of their buffer with it. Vocabularies must therefore include id 0
-  (the task languages in ``exp/languages.py`` put PAD at 0).
+  (the task languages in ``exp/tasks/languages.py`` put PAD at 0).
 - Position t's logits predict token t + 1 and depend only on tokens 0..t (causal). That is what
   lets the samplers run the whole fixed-length buffer through the model at every step.
 - An ``apply_fn`` is ``apply_fn(params, tokens) -> logits`` with the shapes above; build one with
@@ -222,3 +223,51 @@ def token_logprobs(apply_fn: ApplyFn, params, tokens: jax.Array, prompt_len: int
     raise ValueError('prompt_len must be >= 1')
   logits = apply_fn(params, tokens)
   return jax.nn.log_softmax(logits[:, prompt_len - 1 : -1].astype(jnp.float32), axis=-1)
+
+
+def window_sampler(model: WindowMLPLM):
+  """Fast Gumbel-max sampling for a ``WindowMLPLM``.
+
+  Returns ``sample(params, prompt (B, P), gumbel (B, length, vocab), temperature) -> (tokens (B, P + length),
+  logp (B, length), rows (B, length, vocab))``. Given the same noise it returns the same tokens as ``sample``
+  and the tempered log-probs ``logp`` of the sampled tokens (tests check it), but each step evaluates only
+  the window ending at the last filled position instead of the whole buffer (a seq_len-fold saving). The
+  noise is an argument so that a caller can draw all of its randomness in one flat call. ``rows`` are the
+  untempered next-token log-probs at every generated position, i.e. ``token_logprobs(apply_fn, params,
+  tokens, P)``, free from the scan.
+  """
+  w, e = model.window, model.embed
+
+  def last_logits(params, win):  # win (B, w): tokens t−w+1..t -> logits predicting token t+1
+    x = params['embed']['embedding'][win].reshape(win.shape[0], w * e)
+    h = nn.gelu(x @ params['hidden']['kernel'] + params['hidden']['bias'])
+    return h @ params['out']['kernel'] + params['out']['bias']
+
+  def sample(params, prompt, gumbel, temperature=1.0):
+    batch, plen = prompt.shape
+    length = gumbel.shape[1]
+    buf = jnp.concatenate(
+      [
+        jnp.full((batch, w - 1), PAD_ID, jnp.int32),
+        prompt.astype(jnp.int32),
+        jnp.full((batch, length), PAD_ID, jnp.int32),
+      ],
+      axis=1,
+    )
+
+    def step(buf, i):
+      win = jax.lax.dynamic_slice_in_dim(buf, plen - 1 + i, w, axis=1)
+      logits = last_logits(params, win).astype(jnp.float32)
+      logp = jax.nn.log_softmax(logits / temperature, axis=-1)
+      g = jax.lax.dynamic_index_in_dim(gumbel, i, axis=1, keepdims=False)
+      tok = jnp.argmax(logp + g, axis=-1)
+      buf = jax.lax.dynamic_update_index_in_dim(buf, tok.astype(jnp.int32), w - 1 + plen + i, axis=1)
+      return buf, (
+        jnp.take_along_axis(logp, tok[:, None], axis=-1)[:, 0],
+        jax.nn.log_softmax(logits, axis=-1),
+      )
+
+    buf, (logp, rows) = jax.lax.scan(step, buf, jnp.arange(length))
+    return buf[:, w - 1 :], logp.T, jnp.swapaxes(rows, 0, 1)
+
+  return sample

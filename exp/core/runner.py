@@ -45,6 +45,7 @@ from exp.core.experiment import Arm, ConfigError, Experiment
 from exp.core.workdir import (
   MetricsLog,
   Workdir,
+  WorkdirLock,
   append_lines,
   config_json,
   config_sha256,
@@ -251,6 +252,7 @@ def run(
 ) -> Outcome:
   """Runs (or resumes, or reports) an experiment. ``max_chunks`` stops after that many chunks with the
   checkpoint finalized, as a preemption would (used by tests)."""
+  maybe_init_distributed()  # before anything touches a jax backend
   module, wd, stored = prepare(config, workdir)
   sha = config_sha256(config)
   log = (lambda m: None) if quiet else say
@@ -271,13 +273,21 @@ def run(
       'report_only', f'{wd.results} holds no complete run of this config; run without --report_only first'
     )
 
-  os.makedirs(wd.path, exist_ok=True)
-  if not os.path.exists(wd.config):
+  lock = WorkdirLock(wd.path)
+  if jax.process_index() == 0:  # the writing process holds the workdir for the whole job
+    lock.acquire()
+  try:
+    return _run_locked(exp, config, wd, sha, log, max_chunks)
+  finally:
+    lock.release()
+
+
+def _run_locked(exp: Experiment, config, wd: Workdir, sha: str, log, max_chunks) -> Outcome:
+  if not os.path.exists(wd.config) and jax.process_index() == 0:
     write_atomic(
       wd.config,
       json.dumps({'sha256': sha, 'config': json.loads(config_json(config))}, indent=1) + '\n',
     )
-  maybe_init_distributed()
   records = _train(exp, config, wd, log, max_chunks)
   if records is None:
     return Outcome('interrupted', None, None)

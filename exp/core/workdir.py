@@ -14,11 +14,14 @@ without starting an accelerator runtime.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import math
 import os
+import socket
 import tempfile
+import time
 from typing import Any
 
 import numpy as np
@@ -217,3 +220,46 @@ class Workdir:
       except (OSError, ValueError):
         return None
     return None
+
+
+class WorkdirLock:
+  """One live job per workdir: an OS file lock (``flock``) on ``workdir/.lock``, held until the job's
+  process ends. The kernel drops it when the holder dies, however it dies, so a lock left by a killed
+  job never blocks its rerun (a pid file would). The file's text names the holder for the error message.
+  Reading a finished workdir (a reprint, ``--report_only``) takes no lock."""
+
+  def __init__(self, path: str):
+    self.path = os.path.join(path, '.lock')
+    self._fd: int | None = None
+
+  def acquire(self) -> None:
+    """Takes the lock or raises ConfigError('workdir', ... naming the holder)."""
+    os.makedirs(os.path.dirname(self.path), exist_ok=True)
+    fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+      holder = os.pread(fd, 512, 0).decode('utf-8', 'replace').strip() or 'another process'
+      os.close(fd)
+      raise ConfigError(
+        'workdir',
+        f'{os.path.dirname(self.path)} is in use by a running job ({holder}); wait for it to end '
+        'or use another --workdir',
+      ) from None
+    stamp = time.strftime('%Y-%m-%d %H:%M:%S', time.localtime())
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f'pid {os.getpid()} on {socket.gethostname()} since {stamp}\n'.encode(), 0)
+    self._fd = fd
+
+  def release(self) -> None:
+    if self._fd is not None:
+      fcntl.flock(self._fd, fcntl.LOCK_UN)
+      os.close(self._fd)
+      self._fd = None
+
+  def __enter__(self):
+    self.acquire()
+    return self
+
+  def __exit__(self, *exc):
+    self.release()

@@ -12,7 +12,6 @@ from conftest import complete_run, load_config, read_metrics, read_results
 from exp.core import runner
 from exp.core.experiment import ConfigError
 from exp.families import distillation
-from models import lm
 
 SPEC = 'configs/distillation.py:smoke'
 # The in-process smoke run trains the pretraining stage and arm `context`; arm `size_gap` is the same step
@@ -102,28 +101,6 @@ def test_spike_records_match_the_logged_steps(smoke):
     np.testing.assert_allclose(r['metrics']['kl_post'], log[sw]['kl_exact'], rtol=1e-6)
     np.testing.assert_allclose(r['metrics']['source_pre'], log[sw - 1]['loss'], rtol=1e-6)
     np.testing.assert_allclose(r['metrics']['source_post'], log[sw]['source_log'], rtol=1e-6)
-
-
-def test_fast_window_sampler_equals_lm_sample():
-  model = lm.WindowMLPLM(vocab=11, window=6, hidden=16, embed=4)
-  rng = np.random.default_rng(0)
-  shapes = jax.eval_shape(lambda: lm.init_params(model, jax.random.key(0), 6))
-  params = jax.tree.map(lambda s: jnp.asarray(rng.normal(0.0, 0.8, s.shape), s.dtype), shapes)
-  prompt = jnp.array([[1, 2], [1, 3], [1, 2]], jnp.int32)
-  key = jax.random.key(7)
-  for temp in (0.7,):
-    apply_fn = lm.make_apply_fn(model)
-    ref_tok, ref_lp = lm.sample(apply_fn, params, prompt, 4, key, temp)
-    # lm.sample's noise: row r draws Gumbel(fold_in(key, r), (length, vocab)) (drawn flat: the same values).
-    noise = jax.vmap(lambda r: jax.random.gumbel(jax.random.fold_in(key, r), (44,)))(jnp.arange(3)).reshape(
-      3, 4, 11
-    )
-    tok, lp, rows = jax.jit(distillation.window_sampler(model))(params, prompt, noise, temp)
-    np.testing.assert_array_equal(np.asarray(tok), np.asarray(ref_tok))
-    np.testing.assert_allclose(np.asarray(lp), np.asarray(ref_lp), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(
-      np.asarray(rows), np.asarray(lm.token_logprobs(apply_fn, params, tok, 2)), rtol=1e-5, atol=1e-5
-    )
 
 
 def test_size_gap_arm_traces():

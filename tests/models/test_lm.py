@@ -97,6 +97,30 @@ def test_sampling_reproducible_and_row_independent():
   np.testing.assert_array_equal(np.argmax(g_scored, -1), g[:, 2:])
 
 
+def test_window_sampler_equals_sample():
+  """The fast window sampler gives lm.sample's tokens and tempered log-probs for the same Gumbel noise,
+  and token_logprobs' untempered rows."""
+  model = lm.WindowMLPLM(vocab=11, window=6, hidden=16, embed=4)
+  rng = np.random.default_rng(0)
+  shapes = jax.eval_shape(lambda: lm.init_params(model, jax.random.key(0), 6))
+  params = jax.tree.map(lambda s: jnp.asarray(rng.normal(0.0, 0.8, s.shape), s.dtype), shapes)
+  prompt = jnp.array([[1, 2], [1, 3], [1, 2]], jnp.int32)
+  key = jax.random.key(7)
+  temp = 0.7
+  apply_fn = lm.make_apply_fn(model)
+  ref_tok, ref_lp = lm.sample(apply_fn, params, prompt, 4, key, temp)
+  # lm.sample's noise: row r draws Gumbel(fold_in(key, r), (length, vocab)) (drawn flat: the same values).
+  noise = jax.vmap(lambda r: jax.random.gumbel(jax.random.fold_in(key, r), (44,)))(jnp.arange(3)).reshape(
+    3, 4, 11
+  )
+  tok, lp, rows = jax.jit(lm.window_sampler(model))(params, prompt, noise, temp)
+  np.testing.assert_array_equal(np.asarray(tok), np.asarray(ref_tok))
+  np.testing.assert_allclose(np.asarray(lp), np.asarray(ref_lp), rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(
+    np.asarray(rows), np.asarray(lm.token_logprobs(apply_fn, params, tok, 2)), rtol=1e-5, atol=1e-5
+  )
+
+
 def test_traced_temperature_and_vmap_over_seeds():
   apply = lm.make_apply_fn(WINDOW)
   prompt = jnp.ones((2, 1), jnp.int32)

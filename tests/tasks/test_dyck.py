@@ -1,4 +1,4 @@
-"""Dyck-2 completion task (exp/dyck.py): sampler validity, exact success, greedy decoding, metrics."""
+"""Dyck-2 completion task (exp/tasks/dyck.py): sampler validity, exact success, greedy decoding, metrics."""
 
 import jax
 import jax.numpy as jnp
