@@ -8,7 +8,10 @@ atomically. Every input is checked before anything is written: bad input prints 
 exits with status 2, leaving DIR untouched.
 
 headline keys (all rendered as "–" when absent): finding, claim, result (the headline number in words),
-effect {name, value, ci95} or null, verdict, reproduced true/false/null.
+effect {name, value, ci95} or null, verdict, reproduced true/false/null. A results.json whose analysis has
+"findings" (exp/analysis/findings.py) is read from those instead: one row per finding, its status
+(reproduced / partly / not reproduced / inconclusive) and whether the seeds sufficed for its headline
+effect.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from exp.analysis import findings as F
 from exp.analysis.report import MISSING, _num, fmt_same, markdown_table
 from exp.core.workdir import write_atomic
 
@@ -83,6 +87,9 @@ def load_findings(workdirs: Sequence[str]) -> list[dict]:
       raise DashboardError(f'{path!r} must hold a JSON object, found {type(data).__name__}')
     analysis = data.get('analysis')
     heads = analysis.get('headline') if isinstance(analysis, dict) else None
+    found = analysis.get('findings') if isinstance(analysis, dict) else None
+    if isinstance(found, list) and found and all(isinstance(f, dict) and 'status' in f for f in found):
+      heads = [F.headline_of(f) for f in found]
     if isinstance(heads, dict):
       heads = [heads]
     if not (isinstance(heads, list) and heads and all(isinstance(h, dict) for h in heads)):
@@ -113,6 +120,10 @@ def load_findings(workdirs: Sequence[str]) -> list[dict]:
           else {'name': _text(eff.get('name')), 'value': _num(eff.get('value')), 'ci95': ci},
           'verdict': _text(h.get('verdict')),
           'reproduced': rep if isinstance(rep, bool) else None,
+          'state': h.get('status')
+          if h.get('status') in _STATE
+          else _STATE_OF[rep if isinstance(rep, bool) else None],
+          'seeds_suffice': h.get('seeds_suffice') if isinstance(h.get('seeds_suffice'), bool) else None,
         }
       )
   return findings
@@ -129,8 +140,21 @@ def _effect_text(eff: Mapping[str, Any] | None) -> str:
   return f'{eff["name"]} = {v} [{lo}, {hi}]'
 
 
-def _reproduced_text(rep: bool | None) -> str:
-  return {True: '✓ reproduced', False: '✗ not reproduced', None: '– undetermined'}[rep]
+_STATE = {
+  'reproduced': ('✓ reproduced', 'REPRODUCED', '#1a7f37'),
+  'partly': ('◐ partly', 'PARTLY', '#9a6700'),
+  'not reproduced': ('✗ not reproduced', 'NOT REPRODUCED', '#cf222e'),
+  'inconclusive': ('? inconclusive', 'INCONCLUSIVE', '#6e7781'),
+}
+_STATE_OF = {True: 'reproduced', False: 'not reproduced', None: 'inconclusive'}
+
+
+def _reproduced_text(f: Mapping[str, Any]) -> str:
+  return _STATE[f['state']][0]
+
+
+def _seeds_text(f: Mapping[str, Any]) -> str:
+  return {True: 'yes', False: 'no', None: MISSING}[f.get('seeds_suffice')]
 
 
 def _experiment_text(f: Mapping[str, Any]) -> str:
@@ -155,15 +179,25 @@ def render_markdown(findings: Sequence[Mapping[str, Any]]) -> str:
       f['result'],
       _effect_text(f['effect']),
       f['verdict'],
-      _reproduced_text(f['reproduced']),
+      _reproduced_text(f),
+      _seeds_text(f),
     ]
     for f in findings
   ]
   lines.append(
     markdown_table(
-      ['experiment', 'finding', 'claim', 'our result', 'effect [95% CI]', 'verdict', 'reproduced'],
+      [
+        'experiment',
+        'finding',
+        'claim',
+        'our result',
+        'effect [95% CI]',
+        'verdict',
+        'status',
+        'seeds enough',
+      ],
       rows,
-      align=['l'] * 7,
+      align=['l'] * 8,
     )
   )
   for i, f in enumerate(findings, 1):
@@ -176,7 +210,7 @@ def render_markdown(findings: Sequence[Mapping[str, Any]]) -> str:
       f'- **Claim:** {f["claim"]}',
       f'- **Our result:** {f["result"]}',
       f'- **Effect:** {_effect_text(f["effect"])}',
-      f'- **Verdict:** {f["verdict"]} ({_reproduced_text(f["reproduced"])})',
+      f'- **Verdict:** {f["verdict"]} ({_reproduced_text(f)}); seeds enough for the effect: {_seeds_text(f)}',
       f'- **Source:** `{f["workdir"]}` · config sha256 `{sha}` · runs: {f["n_runs"]} ({status})'
       + ('' if f['complete'] else ' · **incomplete**'),
     ]
@@ -189,13 +223,6 @@ def _wrap(text: str, width: int, max_lines: int) -> str:
     lines = lines[:max_lines]
     lines[-1] = lines[-1][: max(0, width - 1)].rstrip() + '…'
   return '\n'.join(lines)
-
-
-_BADGE = {
-  True: ('REPRODUCED', '#1a7f37'),
-  False: ('NOT REPRODUCED', '#cf222e'),
-  None: ('UNDETERMINED', '#6e7781'),
-}
 
 
 def _effect_mark(ax: Any, eff: Mapping[str, Any] | None, color: str) -> None:
@@ -259,7 +286,7 @@ def render_png(findings: Sequence[Mapping[str, Any]], path: str) -> str:
     ax.set_axis_off()
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
-    badge, color = _BADGE[f['reproduced']]
+    _, badge, color = _STATE[f['state']]
     ax.add_patch(
       FancyBboxPatch(
         (0.005, 0.005),

@@ -422,3 +422,24 @@ def forest_plot(
   ax.set_xlabel(xlabel)
   ax.grid(True, axis='x', alpha=0.3)
   return save_figure(fig, path)
+
+
+def halfwidth_by_seeds(path: str | os.PathLike, series: Mapping[str, Mapping[str, Any]], title: str) -> str:
+  """ "Is ten enough?": the mean 95% CI half-width of each headline effect when only k seeds are used,
+  against k (series: {label: stats.ci_halfwidth_by_seeds(...) dict}), each curve divided by its value at
+  all n seeds so effects on different scales share one axis; 1/√k is drawn for reference."""
+  fig, ax = plt.subplots(figsize=(6.4, 4.0))
+  drawn = False
+  for i, (label, s) in enumerate(series.items()):
+    k, hw = np.asarray(s.get('k', []), float), _arr(s.get('halfwidth', []))
+    if k.size < 2 or not np.isfinite(hw[-1]) or hw[-1] <= 0:
+      continue
+    ax.plot(k, hw / hw[-1], 'o-', color=_colors(len(series))[i], label=label, ms=4)
+    drawn = True
+  if drawn:
+    ks = np.linspace(3, max(max(s.get('k', [3])) for s in series.values()), 50)
+    ax.plot(ks, np.sqrt(ks[-1] / ks), ':', color='0.4', label='∝ 1/√k')
+  else:
+    _no_data(ax)
+  _finish(ax, title, 'seeds used (k)', 'CI half-width / half-width at all seeds', legend=drawn)
+  return save_figure(fig, path)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -360,8 +361,8 @@ def verdict(
   Hedges' g = −3.90 [−5.40, −2.40]: large, significant."
 
   cmp is an ``exp.stats.compare`` dict (difference = a − b). The group names come from `names`, else from
-  splitting `label` at " vs ", else "A"/"B". Significance is Student p < alpha, or Holm p < alpha when
-  `holm_p` is given (a result significant only before correction says so). Effect words by |g|:
+  splitting `label` at " vs ", else "A"/"B". Significance is the p of the test whose CI is shown (the
+  paired t when cmp has "paired", else Student) < alpha, or Holm p < alpha when `holm_p` is given (a result significant only before correction says so). Effect words by |g|:
   negligible < 0.2, small < 0.5, medium < 0.8, large. A nan p reads "not testable"; a "note" in cmp is
   appended. Never raises on missing values.
   """
@@ -383,8 +384,13 @@ def verdict(
     s = 1.0 if d > 0 else -1.0  # CI of the magnitude in the stated direction
     diff = f'{a_name} {word} by {fmt_same([abs(d), lo, hi])[0]} (95% CI {_range(s * lo, s * hi, d)})'
 
-  t, df, p = _get(c, 'student', 't'), _get(c, 'student', 'df'), _num(_get(c, 'student', 'p'))
-  test = f'Student t({fmt_count(df)}) = {fmt(t)}, {_p_phrase(p)}'
+  # Significance is decided on the test whose CI is shown: a paired compare's mean_diff_ci95 is the
+  # paired-t CI, so its sentence quotes the paired t, never Student's unpaired p beside a paired CI.
+  test_key, test_name = (
+    ('paired', 'paired t') if isinstance(c.get('paired'), Mapping) else ('student', 'Student t')
+  )
+  t, df, p = _get(c, test_key, 't'), _get(c, test_key, 'df'), _num(_get(c, test_key, 'p'))
+  test = f'{test_name}({fmt_count(df)}) = {fmt(t)}, {_p_phrase(p)}'
   hp = _num(holm_p) if holm_p is not None else None
   if hp is not None:
     test += f' (Holm {_p_phrase(hp)})'
@@ -411,3 +417,88 @@ def verdict(
   if note:
     sentence += f' Note: {str(note).rstrip(".")}.'
   return sentence
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The report skeleton every family uses
+
+
+def seeds_table(findings: Sequence[Mapping[str, Any]]) -> str:
+  """ "Is ten enough?" for each finding's headline effect: the effect, seeds, power at the observed effect,
+  seeds needed for 80% power and the CI half-width with 3, 5 and all seeds."""
+  rows = []
+  for f in findings:
+    s = f.get('seeds')
+    if not isinstance(s, Mapping):
+      continue
+    hw = s.get('halfwidth_by_k') or {}
+    by_k = dict(zip(hw.get('k', []), hw.get('halfwidth', [])))
+    n = hw.get('n')
+    word = {True: 'yes', False: 'no', None: MISSING}[s.get('suffices')]
+    rows.append(
+      [
+        f.get('title', f.get('name', '')),
+        ('d_z ' if s.get('paired') else 'g ') + fmt(s.get('effect')),
+        fmt_count(s.get('n_a')),
+        fmt(s.get('power')),
+        fmt_count(s.get('seeds_for_80')),
+        fmt(by_k.get(3)),
+        fmt(by_k.get(5)),
+        fmt(by_k.get(n)),
+        word,
+      ]
+    )
+  if not rows:
+    return ''
+  header = [
+    'finding (headline effect)',
+    'effect',
+    'seeds',
+    'power at this effect',
+    'seeds for 80% power',
+    'CI half-width, 3 seeds',
+    '5 seeds',
+    'all seeds',
+    'enough seeds',
+  ]
+  return markdown_table(header, rows)
+
+
+def render_report(
+  title: str,
+  setup: str,
+  tables: Sequence[tuple[str, str]],
+  findings: Sequence[Mapping[str, Any]],
+  plots: Sequence[str] = (),
+  notes: Sequence[str] = (),
+) -> str:
+  """Every family's report.md, in one order and format: title, setup (method prose), tables (heading,
+  markdown), findings (claim, checks with outcomes, status, audit checks), "Is ten enough?", notes
+  (method remarks, never conclusions), plots (file names under plots/)."""
+  from exp.analysis import findings as F  # findings imports this module's formatters
+
+  lines = [f'# {title}', '', setup.strip(), '']
+  for heading, body in tables:
+    if body:
+      lines += [f'## {heading}', '', body.strip(), '']
+  if findings:
+    lines += ['## Findings', '']
+    lines += [F.render_finding(f) for f in findings]
+  table = seeds_table(findings)
+  if table:
+    lines += [
+      '## Is ten enough?',
+      '',
+      'Power of the two-sided t-test at the observed effect (noncentral t), the seeds that 80% power '
+      'would need, and the mean 95% CI half-width of the effect when only k seeds are used (random '
+      'subsets without replacement).',
+      '',
+      table,
+      '',
+    ]
+  if notes:
+    lines += ['## Notes', ''] + [f'- {n}' for n in notes] + ['']
+  if plots:
+    lines += ['## Plots', ''] + [f'![{os.path.basename(p)}](plots/{os.path.basename(p)})' for p in plots]
+    lines.append('')
+  return '\n'.join(lines)

@@ -245,11 +245,17 @@ def compare_from_summary(mean_a: float, sd_a: float, n_a: int, mean_b: float, sd
   g = hedges_g_from_summary(mean_a, sd_a, n_a, mean_b, sd_b, n_b)
   out['hedges_g'] = g
   out['hedges_g_ci95'] = _g_ci(g, n_a, n_b)
-  if min(n_a, n_b) < 2:
-    notes.append(
-      'a group has fewer than 2 values: t-tests undefined'
-      + ("; hedges_g uses the other group's SD alone" if np.isfinite(g) else '')
-    )
+  if min(n_a, n_b) < 2 and (n_a + n_b < 3 or _pooled_sd(sd_a, n_a, sd_b, n_b) == 0):
+    notes.append('too few values or no spread: t-tests undefined')
+  elif min(n_a, n_b) < 2:
+    # A group of one adds no variance term: Student's pooled t (df n_a + n_b − 2) and g stand on the
+    # other group's SD alone, as scipy.stats.ttest_ind computes it; Welch needs both variances.
+    notes.append("a group has 1 value: Welch undefined; Student t and hedges_g use the other group's SD")
+    st = sps.ttest_ind_from_stats(mean_a, sd_a, n_a, mean_b, sd_b, n_b, equal_var=True)
+    df_s = float(n_a + n_b - 2)
+    out['student'] = {'t': float(st.statistic), 'df': df_s, 'p': float(st.pvalue)}
+    h = _tcrit(df_s) * _pooled_sd(sd_a, n_a, sd_b, n_b) * math.sqrt(1 / n_a + 1 / n_b)
+    out['mean_diff_ci95'] = [diff - h, diff + h]
   elif sd_a == 0 and sd_b == 0:
     notes.append('both groups have zero variance: t-tests and g undefined')
   else:
@@ -344,7 +350,7 @@ def compare(a: Any, b: Any, paired: bool = False) -> dict:
 
   # Recompute t-tests from the raw samples with scipy itself (the summary path is the same maths;
   # this keeps the numbers exactly scipy's on real data).
-  if 'student' in out and not notes:
+  if 'student' in out and not notes and min(n_a, n_b) >= 2:
     with _quiet():
       s = sps.ttest_ind(va, vb, equal_var=True)
       w = sps.ttest_ind(va, vb, equal_var=False)
@@ -639,7 +645,15 @@ def _canonical_4pl(p):
   return lower, upper, c, s
 
 
-def logistic_threshold(x: Any, y: Any, kind: str = 'binary', n_boot: int = 1000, seed: int = 0) -> dict:
+def logistic_threshold(
+  x: Any,
+  y: Any,
+  kind: str = 'binary',
+  n_boot: int = 1000,
+  seed: int = 0,
+  groups: Any = None,
+  bounds: tuple[float, float] | None = None,
+) -> dict:
   """Fit a logistic threshold curve: where does y switch, and how sharply?
 
   Args:
@@ -649,8 +663,12 @@ def logistic_threshold(x: Any, y: Any, kind: str = 'binary', n_boot: int = 1000,
       P(y=1) = 1/(1+exp(−(x−c)/s)) and fit by maximum likelihood; s < 0 is a decreasing curve.
       kind="4pl": continuous, y = lower + (upper−lower)/(1+exp(−(x−c)/s)) by least squares;
       reported with lower ≤ upper (so s < 0 is a decreasing curve).
-    n_boot, seed: percentile bootstrap over points (replicates whose fit fails or that have a single
-      class / single x are skipped).
+    n_boot, seed: percentile bootstrap (replicates whose fit fails or that have a single class / single
+      x are skipped).
+    groups: optional array of shape (points,), one cluster id per point (the seed). Points of one seed
+      share its data and initial parameters, so they are not independent: with groups the bootstrap
+      resamples whole seeds, as power_law does; without, single points.
+    bounds: kind="4pl" only: (low, high) limits of both asymptotes, e.g. (0, 1) for a rate.
 
   Returns:
     {"kind", "center", "scale", "width_10_90" (= 2·ln 9·|s| ≈ 4.39·|s|), "center_ci95", "width_ci95",
@@ -667,12 +685,18 @@ def logistic_threshold(x: Any, y: Any, kind: str = 'binary', n_boot: int = 1000,
     raise ValueError(f"logistic_threshold: kind must be 'binary' or '4pl', got {kind!r}")
   xa, ya = _as_1d(x, 'x'), _as_1d(y, 'y')
   _check_xy(xa, ya, 'logistic_threshold')
+  if groups is not None and np.asarray(groups).size != xa.size:
+    raise ValueError(
+      f'logistic_threshold: groups needs one id per point ({xa.size}), got {np.asarray(groups).size}'
+    )
   if kind == 'binary':
-    return _logistic_binary(xa, ya, n_boot, seed)
-  return _logistic_4pl(xa, ya, n_boot, seed)
+    if bounds is not None:
+      raise ValueError("logistic_threshold: bounds apply to kind='4pl' only")
+    return _logistic_binary(xa, ya, n_boot, seed, groups)
+  return _logistic_4pl(xa, ya, n_boot, seed, groups, bounds)
 
 
-def _logistic_binary(xa: np.ndarray, ya: np.ndarray, n_boot: int, seed: int) -> dict:
+def _logistic_binary(xa: np.ndarray, ya: np.ndarray, n_boot: int, seed: int, groups: Any = None) -> dict:
   if not np.all((ya == 0) | (ya == 1)):
     raise ValueError("logistic_threshold(kind='binary'): y must contain only 0 and 1")
   n = int(xa.size)
@@ -743,8 +767,8 @@ def _logistic_binary(xa: np.ndarray, ya: np.ndarray, n_boot: int, seed: int) -> 
 
   if not np.isfinite(out['center']):  # no point estimate, so no interval around it
     return out
-  # bootstrap over points, all replicates at once
-  w = _boot_counts(np.random.default_rng(seed), n_boot, n).astype(float)
+  # bootstrap over points (or whole seeds), all replicates at once
+  w = _boot_weights(np.random.default_rng(seed), n_boot, n, groups, 'logistic_threshold')
   centers, widths = _binary_boot(z, ya, w, a_hat, b_hat)
   centers = mu + sd * centers
   widths = sd * widths
@@ -789,10 +813,10 @@ def _logit_hess(t: np.ndarray, z: np.ndarray) -> np.ndarray:
   return np.array([[v.sum(), (v * z).sum()], [(v * z).sum(), (v * z * z).sum()]])
 
 
-def _4pl_boot(xa, ya, idx: np.ndarray, best, lb, ub) -> tuple[np.ndarray, np.ndarray]:
-  """Bootstrap replicates (rows of point indices ``idx``, shape (n_boot, n)) of the 4-parameter logistic:
-  (centers, widths), nan for a replicate that fails or leaves the bounds [lb, ub]."""
-  n_boot = idx.shape[0]
+def _4pl_boot(xa, ya, idx, best, lb, ub) -> tuple[np.ndarray, np.ndarray]:
+  """Bootstrap replicates (``idx``: one array of point indices per replicate) of the 4-parameter
+  logistic: (centers, widths), nan for a replicate that fails or leaves the bounds [lb, ub]."""
+  n_boot = len(idx)
   centers = np.full(n_boot, np.nan)
   widths = np.full(n_boot, np.nan)
   lb_a, ub_a = np.array(lb), np.array(ub)
@@ -815,7 +839,9 @@ def _4pl_boot(xa, ya, idx: np.ndarray, best, lb, ub) -> tuple[np.ndarray, np.nda
   return centers, widths
 
 
-def _logistic_4pl(xa: np.ndarray, ya: np.ndarray, n_boot: int, seed: int) -> dict:
+def _logistic_4pl(
+  xa: np.ndarray, ya: np.ndarray, n_boot: int, seed: int, groups: Any = None, bounds: Any = None
+) -> dict:
   n = int(xa.size)
   out = {
     'kind': '4pl',
@@ -855,6 +881,11 @@ def _logistic_4pl(xa: np.ndarray, ya: np.ndarray, n_boot: int, seed: int) -> dic
   # s > 0 in the fit (a decreasing curve is lower > upper), made canonical afterwards
   lb = [ya.min() - yr, ya.min() - yr, xa.min() - xr, xr * 1e-4]
   ub = [ya.max() + yr, ya.max() + yr, xa.max() + xr, xr * 10.0]
+  if bounds is not None:  # e.g. a success rate: both asymptotes in [0, 1]
+    a_lo, a_hi = float(bounds[0]), float(bounds[1])
+    lb[0] = lb[1] = a_lo
+    ub[0] = ub[1] = a_hi
+    lo0, hi0 = min(max(lo0, a_lo), a_hi), min(max(hi0, a_lo), a_hi)
   best, best_sse = None, np.inf
   with _quiet():
     for s0 in (xr / 10.0, xr / 50.0, xr / 3.0):
@@ -883,7 +914,14 @@ def _logistic_4pl(xa: np.ndarray, ya: np.ndarray, n_boot: int, seed: int) -> dic
 
   # Bootstrap: unbounded Levenberg–Marquardt warm-started at the full-data fit (≈10× faster than the
   # bounded solver); a replicate whose fit fails or leaves the full fit's bounds is skipped.
-  idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+  rng = np.random.default_rng(seed)
+  if groups is None:
+    idx = list(rng.integers(0, n, size=(n_boot, n)))
+  else:  # whole seeds with replacement: a replicate is the union of the drawn seeds' points
+    _, g_inv = np.unique(np.asarray(groups).ravel(), return_inverse=True)
+    members = [np.flatnonzero(g_inv == j) for j in range(int(g_inv.max()) + 1)]
+    draws = rng.integers(0, len(members), size=(n_boot, len(members)))
+    idx = [np.concatenate([members[j] for j in row]) for row in draws]
   centers, widths = _4pl_boot(xa, ya, idx, best, lb, ub)
   out['center_ci95'] = _percentile_ci(centers)
   out['width_ci95'] = _percentile_ci(widths)
@@ -930,15 +968,16 @@ def variance_test(a: Any, b: Any) -> dict:
   if min(na, nb) < 2:
     out['note'] = 'a group has fewer than 2 values: variances undefined'
     return out
-  if sdb > 0:
+  if sda > 0 and sdb > 0:
     out['sd_ratio'] = sda / sdb
     fr = (sda / sdb) ** 2
     out['var_ratio'] = fr
     dist = sps.f(na - 1, nb - 1)
     out['f']['f'] = fr
     out['f']['p'] = float(min(1.0, 2.0 * min(dist.cdf(fr), dist.sf(fr))))
-  else:
-    notes.append('group b has zero variance: ratios and F test undefined')
+  else:  # either group without spread: the ratio is 0 or ∞, so the F test says nothing
+    which = ' and '.join(g for g, sd in (('a', sda), ('b', sdb)) if sd == 0)
+    notes.append(f'group {which} has zero variance: ratios and F test undefined')
   with _quiet():
     lev = sps.levene(va, vb, center='mean')
     bf = sps.levene(va, vb, center='median')
@@ -1146,3 +1185,120 @@ def probability_of_improvement(a: Any, b: Any, n_boot: int = 2000, seed: int = 0
     rb = xb[rng.integers(0, xb.size, size=(n_boot, xb.size))]
     boot.append(_poi_rows(ra, rb))
   return {'poi': float(np.mean(point)), 'ci95': _percentile_ci(np.mean(boot, axis=0))}
+
+
+# --------------------------------------------------------------------------------------------------
+# Is ten enough? Power at the observed effect, seeds for 80% power, CI width as seeds are added
+# --------------------------------------------------------------------------------------------------
+
+
+def power_t(effect: float, n_a: int, n_b: int | None = None, alpha: float = 0.05) -> float:
+  """Power of the two-sided t-test at standardized effect ``effect`` (scipy's noncentral t).
+
+  Two-sample Student (n_b given): noncentrality d·√(n_a·n_b/(n_a+n_b)), df n_a + n_b − 2 (effect is
+  Cohen's d or Hedges' g). Paired / one-sample (n_b None): noncentrality d_z·√n, df n − 1 (effect is the
+  mean difference over the SD of the differences). nan for a non-finite effect or too few seeds.
+  """
+  if not (effect is not None and math.isfinite(effect)):
+    return NAN
+  if n_b is None:
+    df, nc = n_a - 1, effect * math.sqrt(n_a)
+  else:
+    df, nc = n_a + n_b - 2, effect * math.sqrt(n_a * n_b / (n_a + n_b))
+  if df < 1:
+    return NAN
+  tc = float(sps.t.ppf(1 - alpha / 2, df))
+  # P(T' < −tc) written as sf(tc) at −nc: scipy's nct.cdf far in the tail returns nan for large nc.
+  return float(sps.nct.sf(tc, df, nc) + sps.nct.sf(tc, df, -nc))
+
+
+def seeds_for_power(effect: float, paired: bool = False, target: float = 0.8, alpha: float = 0.05) -> float:
+  """The smallest number of seeds (per group; pairs when paired) whose power reaches ``target`` at
+  ``effect``; inf when the effect is 0 or more than 100 000 seeds would be needed, nan when undefined."""
+  if not (effect is not None and math.isfinite(effect)):
+    return NAN
+  if effect == 0:
+    return math.inf
+
+  def power(n: int) -> float:
+    return power_t(abs(effect), n, None if paired else n, alpha)
+
+  lo, hi = 2, 2
+  while power(hi) < target:  # power grows with n: double, then bisect
+    lo, hi = hi, hi * 2
+    if hi > 100_000:
+      return math.inf
+  while lo < hi:
+    mid = (lo + hi) // 2
+    if power(mid) >= target:
+      hi = mid
+    else:
+      lo = mid + 1
+  return float(lo)
+
+
+def ci_halfwidth_by_seeds(
+  a: Any, b: Any, paired: bool = False, ks: Sequence[int] | None = None, n_draws: int = 200, seed: int = 0
+) -> dict:
+  """Mean 95% CI half-width of the mean difference a − b when only k seeds are used, k = 3 … n.
+
+  For each k, ``n_draws`` subsets of k seeds are drawn without replacement (the same seeds in both groups
+  when paired, else k from each group independently) and the CI half-width of the difference is computed
+  as the report does (paired t, or Student pooled). Returns {"k": [...], "halfwidth": [...], "n": n}.
+  """
+  va, vb = _as_1d(a, 'a'), _as_1d(b, 'b')
+  if paired:
+    keep = np.isfinite(va) & np.isfinite(vb)
+    va, vb = va[keep], vb[keep]
+  else:
+    va, vb = va[np.isfinite(va)], vb[np.isfinite(vb)]
+  n = int(min(va.size, vb.size))
+  ks = [k for k in (ks or range(3, n + 1)) if 2 <= k <= n]
+  rng = np.random.default_rng(seed)
+  widths = []
+  for k in ks:
+    hw = []
+    for _ in range(n_draws if k < n else 1):
+      ia = rng.choice(va.size, size=k, replace=False) if k < va.size else np.arange(va.size)
+      if paired:
+        d = va[ia] - vb[ia]
+        hw.append(_tcrit(k - 1) * float(np.std(d, ddof=1)) / math.sqrt(k))
+      else:
+        ib = rng.choice(vb.size, size=k, replace=False) if k < vb.size else np.arange(vb.size)
+        sa, sb = float(np.std(va[ia], ddof=1)), float(np.std(vb[ib], ddof=1))
+        hw.append(_tcrit(2 * k - 2) * _pooled_sd(sa, k, sb, k) * math.sqrt(2 / k))
+    widths.append(float(np.mean(hw)))
+  return {'k': list(ks), 'halfwidth': widths, 'n': n}
+
+
+def seed_sufficiency(a: Any, b: Any, paired: bool = False, target: float = 0.8, seed: int = 0) -> dict:
+  """ "Is ten enough?" for one two-group comparison of per-seed values (a − b).
+
+  Returns {"n_a", "n_b", "paired", "effect" (Hedges' g, or d_z when paired), "power" (at the observed
+  effect, alpha 0.05), "seeds_for_80" (per group / pairs), "suffices" (power ≥ target: True / False; None
+  when the effect is undefined), "halfwidth_by_k": ci_halfwidth_by_seeds(...)}.
+  """
+  va, vb = _as_1d(a, 'a'), _as_1d(b, 'b')
+  if paired:
+    keep = np.isfinite(va) & np.isfinite(vb)
+    d = va[keep] - vb[keep]
+    n_a = n_b = int(d.size)
+    sd = float(np.std(d, ddof=1)) if d.size > 1 else NAN
+    effect = float(d.mean() / sd) if sd and math.isfinite(sd) and sd > 0 else NAN
+    power = power_t(abs(effect), n_a, None) if math.isfinite(effect) else NAN
+  else:
+    va, vb = va[np.isfinite(va)], vb[np.isfinite(vb)]
+    n_a, n_b = int(va.size), int(vb.size)
+    effect = hedges_g(va, vb) if min(n_a, n_b) >= 2 else NAN
+    power = power_t(abs(effect), n_a, n_b) if math.isfinite(effect) else NAN
+  need = seeds_for_power(effect, paired=paired, target=target)
+  return {
+    'n_a': n_a,
+    'n_b': n_b,
+    'paired': bool(paired),
+    'effect': effect,
+    'power': power,
+    'seeds_for_80': need,
+    'suffices': None if not math.isfinite(power) else bool(power >= target),
+    'halfwidth_by_k': ci_halfwidth_by_seeds(va, vb, paired=paired, seed=seed),
+  }

@@ -200,9 +200,25 @@ def test_verdict_significant_large():
 def test_verdict_not_significant():
   v = report.verdict('noise vs clean', SMALL)
   assert 'noise higher by 0.300 (95% CI −0.200 to 0.800)' in v
-  assert 'p = 0.240' in v and v.endswith(': medium, not significant.')
+  # The CI shown is the paired one, so the test quoted is the paired t, not Student's unpaired p = 0.240.
+  assert 'paired t(9) = 1.50, p = 0.170' in v and 'p = 0.240' not in v
+  assert v.endswith(': medium, not significant.')
+
+
+def test_verdict_decides_on_the_test_whose_ci_it_shows():
+  # The review's case: a paired CI 0.219–0.408 beside Student p = 0.505 read "not significant" although
+  # the paired p was 3.7e-5.
+  cmp = dict(
+    SMALL, mean_diff=0.31, mean_diff_ci95=[0.219, 0.408], student={'t': 0.68, 'df': 18.0, 'p': 0.505}
+  )
+  cmp['paired'] = {'t': 7.9, 'df': 9.0, 'p': 3.7e-5}
+  v = report.verdict('a vs b', cmp)
+  assert 'paired t(9)' in v and 'p < 0.001' in v and v.endswith('significant.') and 'not significant' not in v
+  unpaired = {k: x for k, x in cmp.items() if k != 'paired'}
+  w = report.verdict('a vs b', unpaired)
+  assert 'Student t(18)' in w and 'p = 0.505' in w and w.endswith('not significant.')
   v = report.verdict('noise vs clean', SMALL, alpha=0.3, holm_p=0.6)
-  assert 'not significant after Holm correction (uncorrected p = 0.240)' in v
+  assert 'not significant after Holm correction (uncorrected p = 0.170)' in v
   assert report.effect_size_word(0.1) == 'negligible' and report.effect_size_word(-0.3) == 'small'
 
 

@@ -147,11 +147,18 @@ def test_compare_bad_inputs():
 
 
 def test_compare_degenerate_inputs_are_defined():
+  # A group of one: Student's t as scipy computes it (t = −1.732, df 2), Welch undefined; g on the same
+  # pooled SD (the review found t = nan beside a finite g).
   one = stats.compare([1.0], [2.0, 3.0, 4.0])
   _check_plain(one)
-  assert math.isnan(one['student']['p']) and math.isnan(one['welch']['p'])
-  assert 'fewer than 2' in one['note']
-  assert one['mean_diff'] == pytest.approx(-2.0)
+  ref = sps.ttest_ind([1.0], [2.0, 3.0, 4.0])
+  assert one['student']['t'] == pytest.approx(ref.statistic) == pytest.approx(-math.sqrt(3))
+  assert one['student']['df'] == 2 and one['student']['p'] == pytest.approx(ref.pvalue)
+  assert math.isnan(one['welch']['p']) and 'Welch undefined' in one['note']
+  assert one['mean_diff'] == pytest.approx(-2.0) and one['hedges_g'] == pytest.approx(-2 / 1 * (1 - 3 / 7))
+  assert one['mean_diff_ci95'][0] < -2.0 < one['mean_diff_ci95'][1]
+  both_single = stats.compare([1.0], [2.0])
+  assert math.isnan(both_single['student']['p']) and 'undefined' in both_single['note']
   flat = stats.compare([1.0, 1.0, 1.0], [2.0, 2.0])
   _check_plain(flat)
   assert math.isnan(flat['student']['p']) and math.isnan(flat['hedges_g'])
@@ -494,3 +501,101 @@ def test_power_law_constant_y_is_exactly_flat():
   assert r['exponent'] == 0.0 and r['exponent_ci95'] == [0.0, 0.0]
   assert math.isnan(r['r2']) and 'constant' in r['note']
   assert r['p_exponent_eq_1'] == 0.0
+
+
+def test_variance_test_is_symmetric_when_a_group_has_no_spread():
+  """The review found F = 0, p = 0 when a was constant but nan when b was: both are undefined."""
+  for a, b in (([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]), ([1.0, 2.0, 3.0], [1.0, 1.0, 1.0])):
+    r = stats.variance_test(a, b)
+    assert math.isnan(r['f']['f']) and math.isnan(r['f']['p']) and math.isnan(r['var_ratio'])
+    assert 'zero variance' in r['note']
+
+
+# ----------------------------------------------------------------------------- is ten enough?
+
+
+def test_power_matches_published_values():
+  # G*Power 3.1, two-tailed, alpha 0.05: d = 1, n = 10 + 10 -> 0.5620066; d = 0.5, 64 + 64 -> 0.8014596;
+  # paired d_z = 0.5, n = 34 -> 0.8077775; sample sizes for 80%: 64 (d 0.5), 17 (d 1), 34 pairs (d_z 0.5).
+  assert stats.power_t(1.0, 10, 10) == pytest.approx(0.5620066, abs=1e-6)
+  assert stats.power_t(0.5, 64, 64) == pytest.approx(0.8014596, abs=1e-6)
+  assert stats.power_t(0.5, 34) == pytest.approx(0.8077775, abs=1e-6)
+  assert stats.seeds_for_power(0.5) == 64 and stats.seeds_for_power(1.0) == 17
+  assert stats.seeds_for_power(-0.5, paired=True) == 34
+  assert stats.seeds_for_power(0.0) == math.inf and math.isnan(stats.power_t(float('nan'), 10, 10))
+
+
+def test_power_by_simulation():
+  rng = np.random.default_rng(0)
+  a, b = rng.normal(0.8, 1, (4000, 8)), rng.normal(0, 1, (4000, 8))
+  hits = sps.ttest_ind(a, b, axis=1).pvalue < 0.05
+  assert hits.mean() == pytest.approx(stats.power_t(0.8, 8, 8), abs=0.025)
+
+
+def test_seed_sufficiency_and_ci_width_by_seeds():
+  rng = np.random.default_rng(1)
+  a, b = rng.normal(2.0, 1.0, 10), rng.normal(0.0, 1.0, 10)
+  s = stats.seed_sufficiency(a, b)
+  assert s['effect'] == pytest.approx(stats.hedges_g(a, b)) and s['suffices'] is True
+  assert s['power'] == pytest.approx(stats.power_t(abs(s['effect']), 10, 10))
+  hw = s['halfwidth_by_k']
+  assert hw['k'] == list(range(3, 11)) and hw['n'] == 10
+  # with all 10 seeds the half-width is the full-data Student CI's; it shrinks as seeds are added
+  full = stats.compare(a, b)['mean_diff_ci95']
+  assert hw['halfwidth'][-1] == pytest.approx((full[1] - full[0]) / 2)
+  assert hw['halfwidth'][0] > hw['halfwidth'][3] > hw['halfwidth'][-1]
+  weak = stats.seed_sufficiency(a, a + rng.normal(0.05, 1.0, 10), paired=True)
+  assert weak['paired'] and weak['suffices'] is False and weak['seeds_for_80'] > 10
+  assert stats.seed_sufficiency([1.0, 1.0], [1.0, 1.0], paired=True)['suffices'] is None
+
+
+# ----------------------------------------------------------------------------- bootstrap by seed
+
+
+def _seed_effect_data(rng, n_seeds=10):
+  """A binary threshold at x = 0 on a grid of 12 x's per seed, with a per-seed shift of the threshold
+  (sd 0.3): points of one seed share it, so they are not independent."""
+  x = np.tile(np.linspace(-1.5, 1.5, 12), n_seeds)
+  g = np.repeat(np.arange(n_seeds), 12)
+  shift = rng.normal(0, 0.3, n_seeds)[g]
+  y = (rng.random(x.size) < 1 / (1 + np.exp(-(x - shift) / 0.15))).astype(float)
+  return x, y, g
+
+
+def test_threshold_bootstrap_by_seed_is_wider_than_by_point():
+  x, y, g = _seed_effect_data(np.random.default_rng(3))
+  by_point = stats.logistic_threshold(x, y, n_boot=400, seed=0)
+  by_seed = stats.logistic_threshold(x, y, n_boot=400, seed=0, groups=g)
+  assert by_seed['center'] == by_point['center']  # the point estimate does not depend on the bootstrap
+  w = lambda f: f['center_ci95'][1] - f['center_ci95'][0]
+  assert w(by_seed) > w(by_point)
+  # without groups the draws are the old ones (no number changed for callers that pass none)
+  again = stats.logistic_threshold(x, y, n_boot=400, seed=0, groups=None)
+  assert again['center_ci95'] == by_point['center_ci95']
+
+
+def test_threshold_bootstrap_by_seed_covers_with_a_seed_effect():
+  """A small coverage simulation (scripts/bootstrap_coverage.py runs a larger one): the seed bootstrap's
+  95% CI of the threshold covers the true centre (0) in most of 40 simulated experiments."""
+  rng = np.random.default_rng(11)
+  cover = []
+  for _ in range(40):
+    x, y, g = _seed_effect_data(rng)
+    lo, hi = stats.logistic_threshold(x, y, n_boot=200, seed=0, groups=g)['center_ci95']
+    cover.append(lo <= 0 <= hi)
+  assert np.mean(cover) >= 0.85
+
+
+def test_4pl_asymptotes_of_a_rate_stay_in_0_1():
+  # A rate that is still rising at the smallest x: an unbounded fit extrapolates its lower asymptote
+  # below 0 (capacity_cliff's −17%).
+  x = np.repeat(np.linspace(0, 3, 10), 3)
+  y = np.clip(np.repeat(np.array([0.02, 0.03, 0.06, 0.12, 0.3, 0.55, 0.8, 0.92, 0.97, 0.99]), 3), 0, 1)
+  y = y + np.tile([-0.01, 0.0, 0.01], 10)
+  y = np.clip(y, 0, 1)
+  free = stats.logistic_threshold(x, y, kind='4pl', n_boot=50)
+  rate = stats.logistic_threshold(x, y, kind='4pl', n_boot=50, bounds=(0, 1))
+  assert 0.0 <= rate['lower'] <= rate['upper'] <= 1.0
+  assert free['lower'] < rate['lower'] or free['lower'] >= 0
+  with pytest.raises(ValueError):
+    stats.logistic_threshold(x, (y > 0.5).astype(float), kind='binary', bounds=(0, 1))
