@@ -1285,18 +1285,28 @@ def ci_halfwidth_by_seeds(
   n = int(min(va.size, vb.size))
   ks = [k for k in (ks or range(3, n + 1)) if 2 <= k <= n]
   rng = np.random.default_rng(seed)
+
+  def subsets(size: int, k: int) -> np.ndarray:  # (draws, k) indices, without replacement within a row
+    if k >= size:
+      return np.arange(size)[None, :]
+    return np.argsort(rng.random((n_draws, size)), axis=1)[:, :k]
+
   widths = []
   for k in ks:
-    hw = []
-    for _ in range(n_draws if k < n else 1):
-      ia = rng.choice(va.size, size=k, replace=False) if k < va.size else np.arange(va.size)
-      if paired:
-        d = va[ia] - vb[ia]
-        hw.append(_tcrit(k - 1) * float(np.std(d, ddof=1)) / math.sqrt(k))
-      else:
-        ib = rng.choice(vb.size, size=k, replace=False) if k < vb.size else np.arange(vb.size)
-        sa, sb = float(np.std(va[ia], ddof=1)), float(np.std(vb[ib], ddof=1))
-        hw.append(_tcrit(2 * k - 2) * _pooled_sd(sa, k, sb, k) * math.sqrt(2 / k))
+    ia = subsets(va.size, k)
+    if paired:
+      d = va[ia] - vb[ia]
+      hw = _tcrit(k - 1) * np.std(d, axis=1, ddof=1) / math.sqrt(k)
+    else:
+      ib = subsets(vb.size, k)
+      sa, sb = np.std(va[ia], axis=1, ddof=1), np.std(vb[ib], axis=1, ddof=1)
+      # Student's pooled SD with k per group: sqrt(((k-1)sa² + (k-1)sb²) / (2k-2))
+      pooled = (
+        np.sqrt((sa**2 + sb**2) / 2)
+        if ia.shape[0] == ib.shape[0]
+        else np.sqrt((sa.mean() ** 2 + sb.mean() ** 2) / 2)
+      )
+      hw = _tcrit(2 * k - 2) * pooled * math.sqrt(2 / k)
     widths.append(float(np.mean(hw)))
   return {'k': list(ks), 'halfwidth': widths, 'n': n}
 
