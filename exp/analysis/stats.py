@@ -1301,11 +1301,7 @@ def ci_halfwidth_by_seeds(
       ib = subsets(vb.size, k)
       sa, sb = np.std(va[ia], axis=1, ddof=1), np.std(vb[ib], axis=1, ddof=1)
       # Student's pooled SD with k per group: sqrt(((k-1)sa² + (k-1)sb²) / (2k-2))
-      pooled = (
-        np.sqrt((sa**2 + sb**2) / 2)
-        if ia.shape[0] == ib.shape[0]
-        else np.sqrt((sa.mean() ** 2 + sb.mean() ** 2) / 2)
-      )
+      pooled = np.sqrt((sa**2 + sb**2) / 2)  # rows broadcast when one group is used whole
       hw = _tcrit(2 * k - 2) * pooled * math.sqrt(2 / k)
     widths.append(float(np.mean(hw)))
   return {'k': list(ks), 'halfwidth': widths, 'n': n}

@@ -51,7 +51,7 @@ def test_a_wording_must_show_every_number():
     F.check('x', 's', {'a': 1}, 'maybe', yes='{a}', no='{a}', unsure='{a}')
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
   lo=st.floats(-1e3, 1e3, allow_nan=False),
   width=st.floats(0, 1e3, allow_nan=False),
@@ -68,7 +68,7 @@ def test_no_check_renders_a_wording_its_numbers_contradict(lo, width, bound):
   assert ('straddles' in c['text']) == (truth is None)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
   st.lists(st.sampled_from([True, False, None]), min_size=1, max_size=6),
   st.lists(st.sampled_from([True, False, None]), max_size=3),
