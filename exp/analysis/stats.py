@@ -714,6 +714,19 @@ def logistic_threshold(
   return _logistic_4pl(xa, ya, n_boot, seed, groups, bounds)
 
 
+def _set_boot_cis(out: dict, centers: np.ndarray, widths: np.ndarray, groups: Any) -> None:
+  """The threshold fits' CIs from bootstrap replicates: percentile over points, or the cluster interval
+  over seeds (``groups``); a width's CI is cut at 0."""
+  if groups is None:
+    out['center_ci95'] = _percentile_ci(centers)
+    out['width_ci95'] = _percentile_ci(widths)
+  else:
+    n_clusters = int(np.unique(np.asarray(groups)).size)
+    out['center_ci95'] = _cluster_ci(centers, out['center'], n_clusters)
+    lo, hi = _cluster_ci(widths, out['width_10_90'], n_clusters)
+    out['width_ci95'] = [max(lo, 0.0), hi] if math.isfinite(lo) else [lo, hi]
+
+
 def _logistic_binary(xa: np.ndarray, ya: np.ndarray, n_boot: int, seed: int, groups: Any = None) -> dict:
   if not np.all((ya == 0) | (ya == 1)):
     raise ValueError("logistic_threshold(kind='binary'): y must contain only 0 and 1")
@@ -790,14 +803,7 @@ def _logistic_binary(xa: np.ndarray, ya: np.ndarray, n_boot: int, seed: int, gro
   centers, widths = _binary_boot(z, ya, w, a_hat, b_hat)
   centers = mu + sd * centers
   widths = sd * widths
-  if groups is None:
-    out['center_ci95'] = _percentile_ci(centers)
-    out['width_ci95'] = _percentile_ci(widths)
-  else:
-    n_clusters = int(np.unique(np.asarray(groups)).size)
-    out['center_ci95'] = _cluster_ci(centers, out['center'], n_clusters)
-    lo, hi = _cluster_ci(widths, out['width_10_90'], n_clusters)
-    out['width_ci95'] = [max(lo, 0.0), hi] if math.isfinite(lo) else [lo, hi]  # a width is ≥ 0
+  _set_boot_cis(out, centers, widths, groups)
   out['n_boot_used'] = int(np.isfinite(centers).sum())
   return out
 
@@ -863,6 +869,33 @@ def _4pl_boot(xa, ya, idx, best, lb, ub) -> tuple[np.ndarray, np.ndarray]:
   return centers, widths
 
 
+def _4pl_start(xa: np.ndarray, ya: np.ndarray, bounds: Any):
+  """Starting values (lower, upper, centre) and parameter bounds (lb, ub) of the 4PL least squares."""
+  xr, yr = float(np.ptp(xa)), float(np.ptp(ya))
+  ux = np.unique(xa)
+  ym = np.array([ya[xa == u].mean() for u in ux])
+  lo0, hi0 = float(ym[0]), float(ym[-1])  # asymptote guesses: mean y at the smallest / largest x
+  if lo0 == hi0:
+    lo0, hi0 = float(ya.min()), float(ya.max())
+  half = 0.5 * (lo0 + hi0)
+  cross = np.flatnonzero(np.diff(np.sign(ym - half)) != 0)
+  if cross.size:
+    i = int(cross[0])
+    y0, y1 = ym[i], ym[i + 1]
+    c0 = float(ux[i] + (half - y0) / (y1 - y0) * (ux[i + 1] - ux[i])) if y1 != y0 else float(ux[i])
+  else:
+    c0 = float(np.median(xa))
+  # s > 0 in the fit (a decreasing curve is lower > upper), made canonical afterwards
+  lb = [ya.min() - yr, ya.min() - yr, xa.min() - xr, xr * 1e-4]
+  ub = [ya.max() + yr, ya.max() + yr, xa.max() + xr, xr * 10.0]
+  if bounds is not None:  # e.g. a success rate: both asymptotes in [0, 1]
+    a_lo, a_hi = float(bounds[0]), float(bounds[1])
+    lb[0] = lb[1] = a_lo
+    ub[0] = ub[1] = a_hi
+    lo0, hi0 = min(max(lo0, a_lo), a_hi), min(max(hi0, a_lo), a_hi)
+  return lo0, hi0, c0, lb, ub
+
+
 def _logistic_4pl(
   xa: np.ndarray, ya: np.ndarray, n_boot: int, seed: int, groups: Any = None, bounds: Any = None
 ) -> dict:
@@ -888,28 +921,8 @@ def _logistic_4pl(
       lower=float(ya[0]), upper=float(ya[0]), sse=0.0, aic=float('-inf'), note='y is constant: no threshold'
     )
     return out
-  xr, yr = float(np.ptp(xa)), float(np.ptp(ya))
-  ux = np.unique(xa)
-  ym = np.array([ya[xa == u].mean() for u in ux])
-  lo0, hi0 = float(ym[0]), float(ym[-1])  # asymptote guesses: mean y at the smallest / largest x
-  if lo0 == hi0:
-    lo0, hi0 = float(ya.min()), float(ya.max())
-  half = 0.5 * (lo0 + hi0)
-  cross = np.flatnonzero(np.diff(np.sign(ym - half)) != 0)
-  if cross.size:
-    i = int(cross[0])
-    y0, y1 = ym[i], ym[i + 1]
-    c0 = float(ux[i] + (half - y0) / (y1 - y0) * (ux[i + 1] - ux[i])) if y1 != y0 else float(ux[i])
-  else:
-    c0 = float(np.median(xa))
-  # s > 0 in the fit (a decreasing curve is lower > upper), made canonical afterwards
-  lb = [ya.min() - yr, ya.min() - yr, xa.min() - xr, xr * 1e-4]
-  ub = [ya.max() + yr, ya.max() + yr, xa.max() + xr, xr * 10.0]
-  if bounds is not None:  # e.g. a success rate: both asymptotes in [0, 1]
-    a_lo, a_hi = float(bounds[0]), float(bounds[1])
-    lb[0] = lb[1] = a_lo
-    ub[0] = ub[1] = a_hi
-    lo0, hi0 = min(max(lo0, a_lo), a_hi), min(max(hi0, a_lo), a_hi)
+  lo0, hi0, c0, lb, ub = _4pl_start(xa, ya, bounds)
+  xr = float(np.ptp(xa))
   best, best_sse = None, np.inf
   with _quiet():
     for s0 in (xr / 10.0, xr / 50.0, xr / 3.0):
@@ -947,14 +960,7 @@ def _logistic_4pl(
     draws = rng.integers(0, len(members), size=(n_boot, len(members)))
     idx = [np.concatenate([members[j] for j in row]) for row in draws]
   centers, widths = _4pl_boot(xa, ya, idx, best, lb, ub)
-  if groups is None:
-    out['center_ci95'] = _percentile_ci(centers)
-    out['width_ci95'] = _percentile_ci(widths)
-  else:
-    n_clusters = int(np.unique(np.asarray(groups)).size)
-    out['center_ci95'] = _cluster_ci(centers, out['center'], n_clusters)
-    lo, hi = _cluster_ci(widths, out['width_10_90'], n_clusters)
-    out['width_ci95'] = [max(lo, 0.0), hi] if math.isfinite(lo) else [lo, hi]  # a width is ≥ 0
+  _set_boot_cis(out, centers, widths, groups)
   out['n_boot_used'] = int(np.isfinite(centers).sum())
   return out
 
