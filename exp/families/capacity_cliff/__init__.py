@@ -17,13 +17,13 @@ prefix depth, teacher-forced per-token accuracy (the smooth metric), and the lar
 (inactive) units, which must stay exactly 0.
 
 Statistics (analysis): a 4-parameter logistic in log10(active params) for exact success and for per-token
-accuracy (center, 10–90% width, bootstrap CIs over runs), a straight line in log10(params) by AIC, "cliff"
-when the 10–90% width is below ``cliff_decades``; per-width paired comparisons with the largest model
-(Student, Welch, paired t, Hedges' g, Holm); the mirage check compares the two widths and the exact success
-predicted from per-token accuracy as acc^(mean target length).
+accuracy (center, 10–90% width, asymptotes in [0, 1], bootstrap CIs resampling whole seeds), a straight line
+in log10(params) by AIC; per-width paired comparisons with the largest model (Student, Welch, paired t,
+Hedges' g, Holm); the mirage check compares the two widths and the exact success predicted from per-token
+accuracy as acc^(mean target length). The conclusions are checks in findings.py (the cliff, the mirage).
 
 Package: this file (validate, build), program.py (the traced per-arm functions), analysis.py (analyze),
-report.py and report_audit.py (make_report).
+findings.py (build_findings), report.py (make_report).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import numpy as np
 from exp.core import validate as cfglib
 from exp.core.experiment import Arm, ConfigError, Experiment
 from exp.families.capacity_cliff import analysis, program, report
-from exp.families.capacity_cliff.analysis import CLAIM, analyze  # noqa: F401 - re-exported
+from exp.families.capacity_cliff.analysis import CLAIM, MIN_FIT_WIDTHS, analyze  # noqa: F401 - re-exported
 from exp.families.capacity_cliff.program import EVAL_STREAM  # noqa: F401 - re-exported
 from exp.families.capacity_cliff.report import make_report  # noqa: F401 - re-exported
 
@@ -52,6 +52,10 @@ def validate(config) -> None:
       raise ConfigError('widths', f'must contain integers in [1, max_hidden={max_hidden}], got {w!r}')
   if len(set(widths)) != len(widths):
     raise ConfigError('widths', f'has duplicates: {widths}')
+  if len(widths) < MIN_FIT_WIDTHS:
+    raise ConfigError(
+      'widths', f'needs at least {MIN_FIT_WIDTHS} widths for the 4-parameter logistic fit, got {widths}'
+    )
   cfglib.require_int(config, 'max_len', 1)
   cfglib.require_int(config, 'max_depth', 1)
   if config.max_depth > config.max_len:

@@ -2,9 +2,11 @@
 
 ``analyze(runs, config)`` turns the run records into per-width summaries, 4-parameter logistic fits in
 log10(active params) (exact success, per-token accuracy, permissive success, acc^L, and exact success per
-prefix depth), paired comparisons of every width with the largest, the model-free crossings of the claim's
-levels, the paired seed bootstrap of the mirage check, the audit facts and the headline. See
-docs/families/capacity_cliff.md.
+prefix depth; asymptotes bounded to [0, 1] because every metric is a rate, bootstrap CIs resampling whole
+seeds because all widths of a seed share its data and initial draws), paired comparisons of every width with
+the largest, the model-free crossings of the claim's levels, the paired seed bootstrap of the mirage check,
+per-seed fits for the "is ten enough?" numbers, the audit numbers, and the findings
+(exp/families/capacity_cliff/findings.py). See docs/families/capacity_cliff.md.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import math
 
 import numpy as np
 
-from exp.analysis import report, stats
+from exp.analysis import findings as F
+from exp.analysis import stats
 from exp.core.workdir import json_safe
 from exp.tasks import dyck
 from models.masked import active_params
@@ -21,18 +24,32 @@ from models.masked import active_params
 # The write-up's numbers (the claim; inputs to the report, never results).
 CLAIM = {'below': 0.40, 'above': 0.95}
 METRICS = ('exact', 'success', 'token_acc')
+MIN_FIT_WIDTHS = 5  # a 4-parameter logistic needs at least this many distinct model sizes
+RATE_BOUNDS = (0.0, 1.0)  # every metric here is a rate: the 4PL asymptotes stay in [0, 1]
 
 
-def _fit(x, y, n_boot, seed):
-  """4PL in log10 params plus the linear alternative; None when there is too little to fit."""
+def _fit(x, y, groups, n_boot, seed):
+  """4PL in log10 params (asymptotes in [0, 1], bootstrap over whole seeds ``groups``) plus the linear
+  alternative; None when there are fewer than MIN_FIT_WIDTHS distinct widths."""
   x, y = np.asarray(x, float), np.asarray(y, float)
-  if x.size < 5 or np.unique(x).size < 2:
+  if np.unique(x).size < MIN_FIT_WIDTHS:
     return None
-  f = stats.logistic_threshold(x, y, kind='4pl', n_boot=n_boot, seed=seed)
+  f = stats.logistic_threshold(
+    x, y, kind='4pl', n_boot=n_boot, seed=seed, groups=np.asarray(groups), bounds=RATE_BOUNDS
+  )
   lin = stats.linear_fit_aic(x, y)
   f['linear'] = lin
   f['delta_aic'] = (lin['aic'] - f['aic']) if np.isfinite(f['aic']) else float('nan')  # > 0: 4PL better
   return f
+
+
+def fit_failed(f) -> str | None:
+  """Why a threshold fit gives no centre (a reason in words), or None when it gives one."""
+  if not f:
+    return f'fewer than {MIN_FIT_WIDTHS} widths'
+  if f.get('center') is None or not np.isfinite(f['center']):
+    return str(f.get('note') or '4PL fit failed')
+  return None
 
 
 def analyze(runs: list[dict], config) -> dict:
@@ -42,7 +59,7 @@ def analyze(runs: list[dict], config) -> dict:
   ok = [r for r in runs if r['status'] == 'ok']
   diverged = [r for r in runs if r['status'] == 'diverged']
   per_width = _per_width(ok, diverged, widths, seeds, config.max_depth)
-  fits, depth_fits = _threshold_fits(per_width, widths, config)
+  fits, depth_fits = _threshold_fits(per_width, widths, seeds, config)
   analysis = {
     'widths': widths,
     'seeds': seeds,
@@ -55,10 +72,16 @@ def analyze(runs: list[dict], config) -> dict:
     'cliff_decades': config.cliff_decades,
     'crossings': _crossings(per_width, widths, (CLAIM['below'], CLAIM['above'])),
     'mirage': _mirage_bootstrap(per_width, widths, config.n_boot_seeds, config.seed),
+    'seed_fits': _seed_fits(per_width, widths, seeds),
   }
   analysis['audit'] = _audit(analysis)
-  analysis['headline'] = _headline(analysis)
-  return json_safe(analysis)
+  analysis['pair'] = _headline_pair(analysis)
+  analysis = json_safe(analysis)
+  from exp.families.capacity_cliff.findings import build_findings  # findings reads analysis' helpers
+
+  analysis['findings'] = build_findings(analysis, config)
+  analysis['headline'] = F.headline_of(analysis['findings'][0])
+  return analysis
 
 
 def _per_width(ok: list, diverged: list, widths: list, seeds: list, md: int) -> dict:
@@ -88,29 +111,33 @@ def _per_width(ok: list, diverged: list, widths: list, seeds: list, md: int) -> 
   return per_width
 
 
-def _threshold_fits(per_width: dict, widths: list, config) -> tuple[dict, dict]:
-  """4PL fits over per-run points: per metric (bootstrap CIs for exact success and per-token accuracy) and
-  per prefix depth (exact success, point fits)."""
+def _threshold_fits(per_width: dict, widths: list, seeds: list, config) -> tuple[dict, dict]:
+  """4PL fits over per-run points (finite values only): per metric (seed-bootstrap CIs for exact success and
+  per-token accuracy) and per prefix depth (exact success, seed-bootstrap CIs of n_boot_seeds resamples)."""
   xs = {m: [] for m in (*METRICS, 'predicted')}
   ys = {m: [] for m in xs}
+  gs = {m: [] for m in xs}
   for w in widths:
     c = per_width[str(w)]
     for m in xs:
-      for v in c['values'][m]:
+      for s, v in zip(seeds, c['values'][m]):
         if np.isfinite(v):
           xs[m].append(c['log10_params'])
           ys[m].append(v)
-  fits = {m: _fit(xs[m], ys[m], config.n_boot if m in ('exact', 'token_acc') else 0, config.seed) for m in xs}
+          gs[m].append(s)
+  fits = {
+    m: _fit(xs[m], ys[m], gs[m], config.n_boot if m in ('exact', 'token_acc') else 0, config.seed) for m in xs
+  }
   depth_fits = {}
   for d in range(config.max_depth):
-    x, y = [], []
+    x, y, g = [], [], []
     for w in widths:
-      for v in per_width[str(w)]['exact_by_depth']:
+      for s, v in zip(seeds, per_width[str(w)]['exact_by_depth']):
         if np.isfinite(v[d]):
           x.append(per_width[str(w)]['log10_params'])
           y.append(v[d])
-    f = _fit(x, y, 0, config.seed)
-    depth_fits[str(d + 1)] = f
+          g.append(s)
+    depth_fits[str(d + 1)] = _fit(x, y, g, config.n_boot_seeds, config.seed)
   return fits, depth_fits
 
 
@@ -161,7 +188,7 @@ def _mirage_bootstrap(per_width: dict, widths: list, n_boot: int, seed: int) -> 
   """Paired bootstrap over seeds of (per-token width − exact width) and of the center shift: each replicate
   resamples seeds once for both metrics and fits the 4PL to the per-width means (with every run present the
   least-squares fit to the means equals the fit to the per-run points)."""
-  if len(widths) < 5:
+  if len(widths) < MIN_FIT_WIDTHS:
     return None
   x = np.array([per_width[str(w)]['log10_params'] for w in widths])
   E = np.array([per_width[str(w)]['values']['exact'] for w in widths], float).T  # (seeds, widths)
@@ -171,8 +198,8 @@ def _mirage_bootstrap(per_width: dict, widths: list, n_boot: int, seed: int) -> 
     me, mt = np.nanmean(E[idx], axis=0), np.nanmean(T[idx], axis=0)
     if not (np.all(np.isfinite(me)) and np.all(np.isfinite(mt))):
       return None
-    fe = stats.logistic_threshold(x, me, kind='4pl', n_boot=0)
-    ft = stats.logistic_threshold(x, mt, kind='4pl', n_boot=0)
+    fe = stats.logistic_threshold(x, me, kind='4pl', n_boot=0, bounds=RATE_BOUNDS)
+    ft = stats.logistic_threshold(x, mt, kind='4pl', n_boot=0, bounds=RATE_BOUNDS)
     vals = (fe['width_10_90'], ft['width_10_90'], fe['center'], ft['center'])
     return vals if all(np.isfinite(v) for v in vals) else None
 
@@ -195,26 +222,26 @@ def _mirage_bootstrap(per_width: dict, widths: list, n_boot: int, seed: int) -> 
   }
 
 
-def is_cliff(f, cliff_decades) -> bool | None:
-  if not f or f.get('width_10_90') is None or not np.isfinite(f['width_10_90']):
-    return None
-  return bool(f['width_10_90'] < cliff_decades and f['delta_aic'] > 2)
+def _seed_fits(per_width: dict, widths: list, seeds: list) -> dict:
+  """Per seed, the 4PL 10–90% width of exact success and of per-token accuracy over that seed's widths
+  (point fits; nan when a seed has fewer than MIN_FIT_WIDTHS finite widths or its fit fails): the paired
+  per-seed values behind the mirage finding's "is ten enough?" numbers."""
+  x = np.array([per_width[str(w)]['log10_params'] for w in widths])
+  out = {'seeds': list(seeds)}
+  for m in ('exact', 'token_acc'):
+    Y = np.array([per_width[str(w)]['values'][m] for w in widths], float).T  # (seeds, widths)
+    ws = []
+    for row in Y:
+      keep = np.isfinite(row)
+      f = _fit(x[keep], row[keep], np.zeros(int(keep.sum())), 0, 0) if keep.any() else None
+      ws.append(float('nan') if fit_failed(f) else float(f['width_10_90']))
+    out[m] = ws
+  return out
 
 
 def _audit(an: dict) -> dict:
-  fe = an['fits'].get('exact')
+  """Numbers for the audit checks: permissive vs exact, acc^L vs exact, and the masked-unit maximum."""
   out = {}
-  mb = an.get('mirage')
-  if mb and mb['width_diff_ci95'][0] is not None:
-    lo, hi = mb['width_diff_ci95']
-    out['mirage'] = 'token_smoother' if lo > 0 else ('exact_smoother' if hi < 0 else 'similar')
-  if fe and np.isfinite(fe['lower']) and fe['lower'] < -0.05:
-    out['lower_extrapolated'] = True  # the 4PL's lower plateau lies below 0: not reached inside the grid
-  # the rise per depth: where does each depth's exact success switch?
-  cents = {d: f['center'] for d, f in an['depth_fits'].items() if f and np.isfinite(f['center'])}
-  if cents:
-    out['depth_centers'] = cents
-  # permissive vs exact: does any model close with extra balanced pairs?
   diffs = [
     s - e
     for c in an['per_width'].values()
@@ -224,16 +251,35 @@ def _audit(an: dict) -> dict:
   out['runs_permissive_above_exact'] = int(sum(d > 1e-9 for d in diffs))
   out['runs_compared'] = len(diffs)
   out['max_permissive_minus_exact'] = float(max(diffs)) if diffs else float('nan')
-  # predicted vs observed exact success (acc^L): mean absolute gap over widths
+  # predicted vs observed exact success (acc^L): gaps of the per-width means
   gaps = []
   for c in an['per_width'].values():
     e, p = c['describe']['exact']['mean'], c['describe']['predicted']['mean']
-    if np.isfinite(e) and np.isfinite(p):
+    if e is not None and p is not None and np.isfinite(e) and np.isfinite(p):
       gaps.append(p - e)
-  if gaps:
-    out['predicted_minus_exact_mean'] = float(np.mean(gaps))
-    out['predicted_minus_exact_maxabs'] = float(np.max(np.abs(gaps)))
+  out['predicted_minus_exact_mean'] = float(np.mean(gaps)) if gaps else float('nan')
+  out['predicted_minus_exact_maxabs'] = float(np.max(np.abs(gaps))) if gaps else float('nan')
+  leak = [c['inactive_max_abs'] for c in an['per_width'].values() if c['inactive_max_abs'] is not None]
+  out['inactive_max_abs'] = float(max(leak)) if leak else float('nan')
   return out
+
+
+def _headline_pair(an: dict) -> dict | None:
+  """The two widths of the headline effect: those bracketing the exact-success 4PL centre (the largest
+  width below it and the smallest above), or the smallest and the largest width when the centre is missing
+  or outside the grid. Their per-seed exact success is paired by seed (a = upper width, b = lower)."""
+  widths, pw = an['widths'], an['per_width']
+  if len(widths) < 2:
+    return None
+  x = [pw[str(w)]['log10_params'] for w in widths]
+  fe = an['fits'].get('exact')
+  lo, hi, rule = widths[0], widths[-1], 'smallest and largest width'
+  if not fit_failed(fe) and x[0] < fe['center'] < x[-1]:
+    i = int(np.searchsorted(x, fe['center']))
+    lo, hi, rule = widths[i - 1], widths[i], 'widths bracketing the 4PL centre'
+  a = np.array(pw[str(hi)]['values']['exact'], float)
+  b = np.array(pw[str(lo)]['values']['exact'], float)
+  return {'a': hi, 'b': lo, 'rule': rule, 'a_values': a.tolist(), 'b_values': b.tolist()}
 
 
 def pct(x) -> str:
@@ -243,75 +289,10 @@ def pct(x) -> str:
   return f'{v:d}%' if v >= 0 else f'−{-v:d}%'
 
 
-def _headline(an: dict) -> dict:
-  fe, ft = an['fits'].get('exact'), an['fits'].get('token_acc')
-  widths = an['widths']
-  parts = []
-  if widths:
-    lo, hi = an['per_width'][str(widths[0])], an['per_width'][str(widths[-1])]
-    parts.append(
-      f'exact success {pct(lo["describe"]["exact"]["mean"])} at {lo["params"]} params (w={widths[0]}) '
-      f'→ {pct(hi["describe"]["exact"]["mean"])} at {hi["params"]} params (w={widths[-1]})'
-    )
-  effect, reproduced = None, None
-  if fe and np.isfinite(fe['center']):
-    parts.append(
-      f'4PL lower {pct(fe["lower"])}, upper {pct(fe["upper"])}, center 10^{report.fmt(fe["center"])} '
-      f'≈ {10 ** fe["center"]:.0f} params, 10–90% width {report.fmt(fe["width_10_90"])} decades '
-      f'[{report.fmt(fe["width_ci95"][0])}, {report.fmt(fe["width_ci95"][1])}], '
-      f'ΔAIC(linear − 4PL) {report.fmt(fe["delta_aic"])}'
-    )
-    effect = {
-      'name': '10–90% width of the exact-success rise (decades of active params)',
-      'value': fe['width_10_90'],
-      'ci95': list(fe['width_ci95']),
-    }
-    cliff = is_cliff(fe, an['cliff_decades'])
-    rise = fe['upper'] - fe['lower']
-    span = (an.get('crossings') or {}).get('decades')
-    reproduced = (
-      bool(cliff and rise >= 0.3 and (span is None or span < an['cliff_decades']))
-      if cliff is not None
-      else None
-    )
-  if (an.get('crossings') or {}).get('decades') is not None:
-    parts.append(f'{pct(CLAIM["below"])} → {pct(CLAIM["above"])} exact success over {span_text(an)}')
-  if ft and np.isfinite(ft.get('width_10_90', np.nan)):
-    parts.append(
-      f'per-token accuracy width {report.fmt(ft["width_10_90"])} decades '
-      f'[{report.fmt(ft["width_ci95"][0])}, {report.fmt(ft["width_ci95"][1])}]'
-    )
-  mb = an.get('mirage')
-  if mb and mb['width_diff_ci95'][0] is not None:
-    parts.append(
-      f'width difference per-token − exact {report.fmt(mb["width_diff"])} '
-      f'[{report.fmt(mb["width_diff_ci95"][0])}, {report.fmt(mb["width_diff_ci95"][1])}] (mirage check)'
-    )
-  if reproduced is None:
-    verdict = 'not enough widths to fit a threshold'
-  elif reproduced:
-    verdict = (
-      f'a capacity cliff: exact success switches within < {an["cliff_decades"]} decade of model size '
-      'and a logistic beats a straight line'
-    )
-  else:
-    verdict = (
-      f'no cliff: exact success rises gradually, over ≥ {an["cliff_decades"]} decade of model size (or a '
-      'straight line fits as well); the claimed sharp size threshold is not reproduced'
-    )
-  return {
-    'finding': 'Capacity cliff on structured output (Dyck-2 completion)',
-    'claim': 'below a size threshold models fail at structured output (~40% vs ~95% success)',
-    'result': '; '.join(parts),
-    'effect': effect,
-    'verdict': verdict,
-    'reproduced': reproduced,
-  }
-
-
 def span_text(an) -> str:
+  """The model-free 40% → 95% span as table text (numbers only)."""
   cr = an.get('crossings') or {}
   if cr.get('decades') is None:
     return 'not crossed inside the grid'
   a, b = cr[f'{CLAIM["below"]:g}'], cr[f'{CLAIM["above"]:g}']
-  return f'{report.fmt(cr["decades"])} decades (≈{10**a:.0f} → ≈{10**b:.0f} params)'
+  return f'{F.render_number(cr["decades"])} decades (≈{10**a:.0f} → ≈{10**b:.0f} params)'

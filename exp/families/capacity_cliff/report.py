@@ -1,16 +1,22 @@
 """Report of the capacity cliff: ``make_report(analysis, runs, log, config, plot_dir)`` writes the plots and
-returns the markdown (size table, claimed vs measured, threshold fits, success by depth, comparisons with the
-largest model, audit, verdict, plots). See docs/families/capacity_cliff.md.
+returns the markdown through ``report.render_report``: setup prose, tables (sizes, claimed vs measured,
+threshold fits, success by depth, each size vs the largest), the findings (analysis['findings'] plus the
+training-budget audit check, which needs metrics.jsonl), "is ten enough?", notes and plots. No conclusion is
+written here: every one is a check in findings.py. See docs/families/capacity_cliff.md.
 """
 
 from __future__ import annotations
 
+import copy
+import math
+
 import numpy as np
 
-from exp.analysis import plots, report
-from exp.families.capacity_cliff.analysis import CLAIM, is_cliff, pct, span_text
-from exp.families.capacity_cliff.report_audit import audit_text, budget_text
+from exp.analysis import plots, report, stats
+from exp.families.capacity_cliff.analysis import CLAIM, MIN_FIT_WIDTHS, fit_failed, pct, span_text
+from exp.families.capacity_cliff.findings import AIC_MARGIN, budget_check, loss_drops
 
+TITLE = 'Capacity cliff on structured output (Dyck-2 completion)'
 LABELS = {
   'exact': 'exact success',
   'success': 'permissive success',
@@ -29,18 +35,14 @@ def _mean_ci(d) -> str:
   return f'{m} ± {h}'
 
 
-def _fit_row(label, f, cliff_decades):
-  if not f:
-    return [label] + ['–'] * 8
+def _fit_row(label, f):
+  reason = fit_failed(f)
+  if reason is not None:
+    return [label, f'fit failed ({reason})'] + ['–'] * 7
   c, (clo, chi) = f['center'], f['center_ci95']
   cs = report.fmt_same([c, clo, chi])
   ws = report.fmt_same([f['width_10_90'], *f['width_ci95']])
-  params = (
-    f'{10**c:.0f} [{10**clo:.0f}, {10**chi:.0f}]'
-    if None not in (c, clo, chi)
-    else (f'{10**c:.0f}' if c is not None else '–')
-  )
-  cliff = is_cliff(f, cliff_decades)
+  params = f'{10**c:.0f} [{10**clo:.0f}, {10**chi:.0f}]' if None not in (clo, chi) else f'{10**c:.0f}'
   return [
     label,
     f'{cs[0]} [{cs[1]}, {cs[2]}]',
@@ -50,29 +52,30 @@ def _fit_row(label, f, cliff_decades):
     report.fmt(f['upper']),
     report.fmt(f['aic']),
     report.fmt(f['linear']['aic']),
-    '–' if cliff is None else ('yes' if cliff else 'no'),
+    report.fmt(f['delta_aic']),
   ]
 
 
 def make_report(an: dict, runs: list, log, config, plot_dir: str) -> str:
   del runs
-  widths = an['widths']
-  lines = _intro(an, config) + _size_table(an) + _claimed_vs_measured(an) + _threshold_fits(an, config)
-  lines += _by_depth(an, config) + _comparisons(an)
-  lines += ['## Audit', '', audit_text(an) + budget_text(an, log, widths), '']
-  lines += ['## Verdict', '', f'{an["headline"]["verdict"]}: {an["headline"]["result"]}.', '']
-  paths = _plots(an, log, config, plot_dir)
-  lines += ['## Plots', ''] + [f'![{p.rsplit("/", 1)[1]}](plots/{p.rsplit("/", 1)[1]})' for p in paths]
-  return '\n'.join(lines) + '\n'
+  findings = copy.deepcopy(an['findings'])
+  findings[0]['checks'].append(budget_check(loss_drops(log, an['widths'])))  # audit: status unchanged
+  tables = [
+    ('Model sizes', _size_table(an)),
+    ('Claimed vs measured', _claimed_vs_measured(an)),
+    ('Threshold fits (4-parameter logistic in log10 active params)', _threshold_fits(an)),
+    ('Exact success by prefix depth', _by_depth(an, config)),
+    ('Each size vs the largest (exact success, paired by seed)', _comparisons(an)),
+  ]
+  text = report.render_report(
+    TITLE, _setup(an, config), tables, findings, _plots(an, log, config, plot_dir), _notes(an, config)
+  )
+  return text.rstrip('\n') + '\n'
 
 
-def _intro(an: dict, config) -> list[str]:
+def _setup(an: dict, config) -> str:
   widths = an['widths']
-  lines = [
-    '# Capacity cliff on structured output (Dyck-2 completion)',
-    '',
-    f'Claim: {an["headline"]["claim"]}.',
-    '',
+  text = (
     f'{len(an["seeds"])} seeds × {len(widths)} model sizes (width-masked GRU, widths {widths[0]}…{widths[-1]} '
     f'of {config.max_hidden}, all in one compiled program), {config.num_steps} Adam steps of batch '
     f'{config.batch_size}, prefixes up to length {config.max_len} and depth {config.max_depth} '
@@ -80,19 +83,37 @@ def _intro(an: dict, config) -> list[str]:
     'decoding. Exact success = the unique minimal closing sequence + EOS; permissive = any well-formed '
     'completion ending at balance; per-token accuracy is teacher-forced over the closing tokens + EOS '
     '(the smooth metric); acc^L = per-token accuracy to the power of the mean target length (what exact '
-    'success would be if token errors were independent). Cells: mean ± 95% CI half-width over seeds.',
-    '',
-  ]
+    'success would be if token errors were independent). Cells: mean ± 95% CI half-width over seeds.'
+  )
   if an['n_diverged']:
-    lines += [
-      f'**{an["n_diverged"]} of {an["n_runs"]} runs diverged** (non-finite values); they are counted '
-      'per width below and left out of every mean and fit.',
-      '',
-    ]
-  return lines
+    text += (
+      f'\n\n**{an["n_diverged"]} of {an["n_runs"]} runs diverged** (non-finite values); they are counted '
+      'per width below and left out of every mean and fit.'
+    )
+  return text
 
 
-def _size_table(an: dict) -> list[str]:
+def _notes(an: dict, config) -> list[str]:
+  pair = an.get('pair') or {}
+  return [
+    'Threshold fits: a 4-parameter logistic in log10 active params, asymptotes bounded to [0, 1] (every '
+    f'metric is a rate), at least {MIN_FIT_WIDTHS} distinct widths; 95% CIs from {config.n_boot} bootstrap resamples of '
+    f'whole seeds (all widths of a seed share its data and initial draws), {config.n_boot_seeds} for the '
+    'per-depth fits; permissive success and acc^L are point fits. ΔAIC = AIC(linear) − AIC(4PL) for a '
+    f'straight line in log10 params (> {AIC_MARGIN:g}: the logistic fits better).',
+    'Model-free span: where mean exact success first reaches '
+    f'{pct(CLAIM["below"])} and {pct(CLAIM["above"])}, by linear interpolation between adjacent widths.',
+    f'Mirage check: a paired bootstrap over seeds ({config.n_boot_seeds} resamples) of the 4PL fits to the '
+    'per-width means of both metrics; its "is ten enough?" row uses per-seed 4PL widths (d_z of the '
+    'paired per-seed width differences; a seed whose fit fails is left out).',
+    f'Headline effect of the cliff: exact success at w={pair.get("a", "–")} minus w={pair.get("b", "–")} '
+    f'({pair.get("rule", "–")}), paired by seed.',
+    'The training-budget audit check reads metrics.jsonl (the relative drop of the mean training loss '
+    'over the last fifth of training per width), so it appears in this report and not in results.json.',
+  ]
+
+
+def _size_table(an: dict) -> str:
   pw = an['per_width']
   header = [
     'width',
@@ -118,108 +139,101 @@ def _size_table(an: dict) -> list[str]:
         f'{c["n_ok"]} ({c["n_diverged"]})',
       ]
     )
-  return [report.markdown_table(header, rows), '']
+  return report.markdown_table(header, rows)
 
 
-def _claimed_vs_measured(an: dict) -> list[str]:
+def _claimed_vs_measured(an: dict) -> str:
   widths, pw = an['widths'], an['per_width']
   fe = an['fits'].get('exact')
-  lines = ['## Claimed vs measured', '']
+  ok = fit_failed(fe) is None
   lo_w, hi_w = pw[str(widths[0])], pw[str(widths[-1])]
-  lines += [
-    report.markdown_table(
-      ['', 'claimed', 'ours: 4PL asymptote', 'ours: observed'],
+  return report.markdown_table(
+    ['', 'claimed', 'ours: 4PL asymptote', 'ours: observed'],
+    [
       [
-        [
-          'success below the threshold',
-          pct(CLAIM['below']),
-          pct(fe['lower']) if fe else '–',
-          f'{pct(lo_w["describe"]["exact"]["mean"])} (w={widths[0]}, {lo_w["params"]} params)',
-        ],
-        [
-          'success above the threshold',
-          pct(CLAIM['above']),
-          pct(fe['upper']) if fe else '–',
-          f'{pct(hi_w["describe"]["exact"]["mean"])} (w={widths[-1]}, {hi_w["params"]} params)',
-        ],
-        [
-          f'span from {pct(CLAIM["below"])} to {pct(CLAIM["above"])} success',
-          'a threshold',
-          f'{report.fmt(fe["width_10_90"])} decades (4PL 10–90% width)' if fe else '–',
-          span_text(an),
-        ],
+        'success below the threshold',
+        pct(CLAIM['below']),
+        pct(fe['lower']) if ok else '–',
+        f'{pct(lo_w["describe"]["exact"]["mean"])} (w={widths[0]}, {lo_w["params"]} params)',
       ],
-    ),
-    '',
-  ]
-  return lines
-
-
-def _threshold_fits(an: dict, config) -> list[str]:
-  fits, cd = an['fits'], an['cliff_decades']
-  lines = [
-    '## Threshold fits (4-parameter logistic in log10 active params)',
-    '',
-    f'Per-run points; 95% CIs from {config.n_boot} bootstrap resamples of the runs (exact success and '
-    f'per-token accuracy; the other rows are point fits). "Cliff" = 10–90% width < {cd} decade and the '
-    'logistic beats a straight line in log10 params by ΔAIC > 2.',
-    '',
-  ]
-  frows = [_fit_row(LABELS[m], fits.get(m), cd) for m in ('exact', 'token_acc', 'success', 'predicted')]
-  lines += [
-    report.markdown_table(
       [
-        'metric',
-        'center log10 params [CI]',
-        'center params [CI]',
-        '10–90% width, decades [CI]',
-        'lower',
-        'upper',
-        'AIC 4PL',
-        'AIC linear',
-        'cliff',
+        'success above the threshold',
+        pct(CLAIM['above']),
+        pct(fe['upper']) if ok else '–',
+        f'{pct(hi_w["describe"]["exact"]["mean"])} (w={widths[-1]}, {hi_w["params"]} params)',
       ],
-      frows,
-    ),
-    '',
+      [
+        f'span from {pct(CLAIM["below"])} to {pct(CLAIM["above"])} success',
+        'a threshold',
+        f'{report.fmt(fe["width_10_90"])} decades (4PL 10–90% width)' if ok else '–',
+        span_text(an),
+      ],
+    ],
+  )
+
+
+def _threshold_fits(an: dict) -> str:
+  fits = an['fits']
+  rows = [_fit_row(LABELS[m], fits.get(m)) for m in ('exact', 'token_acc', 'success', 'predicted')]
+  header = [
+    'metric',
+    'center log10 params [CI]',
+    'center params [CI]',
+    '10–90% width, decades [CI]',
+    'lower',
+    'upper',
+    'AIC 4PL',
+    'AIC linear',
+    'ΔAIC (linear − 4PL)',
   ]
-  return lines
+  return report.markdown_table(header, rows)
 
 
-def _by_depth(an: dict, config) -> list[str]:
+def _by_depth(an: dict, config) -> str:
   widths, pw = an['widths'], an['per_width']
-  lines = ['## Exact success by prefix depth', '']
   md = config.max_depth
-  drows = []
+  rows = []
   for w in widths:
     c = pw[str(w)]
-    drows.append([str(w), str(c['params'])] + [_mean_ci(c['by_depth'][d]) for d in range(md)])
-  df = an['depth_fits']
-  drows.append(
-    ['4PL center', 'params']
-    + [
-      f'{10 ** df[str(d + 1)]["center"]:.0f}'
-      if df.get(str(d + 1)) and df[str(d + 1)]['center'] is not None
-      else '–'
-      for d in range(md)
-    ]
-  )
-  lines += [report.markdown_table(['width', 'params'] + [f'depth {d + 1}' for d in range(md)], drows), '']
-  return lines
+    rows.append([str(w), str(c['params'])] + [_mean_ci(c['by_depth'][d]) for d in range(md)])
+  centres = []
+  for d in range(md):
+    f = an['depth_fits'].get(str(d + 1))
+    reason = fit_failed(f)
+    if reason is not None:
+      centres.append(f'fit failed ({reason})')
+      continue
+    lo, hi = f['center_ci95']
+    ci = f' [{10**lo:.0f}, {10**hi:.0f}]' if None not in (lo, hi) else ' [–, –]'
+    centres.append(f'{10 ** f["center"]:.0f}{ci}')
+  rows.append(['4PL center [CI]', 'params'] + centres)
+  return report.markdown_table(['width', 'params'] + [f'depth {d + 1}' for d in range(md)], rows)
 
 
-def _comparisons(an: dict) -> list[str]:
-  lines = ['## Each size vs the largest (exact success, paired by seed)', '']
-  if an['comparisons']:
-    rows_c = [(c['label'], c['cmp']) for c in an['comparisons']]
-    holm_p = [c['holm_p'] for c in an['comparisons']]
-    lines += [report.comparison_table(rows_c, holm=holm_p), '']
-    for c in an['comparisons']:
-      lines.append('- ' + report.verdict(c['label'], c['cmp'], holm_p=c['holm_p']))
-    lines.append('')
-  else:
-    lines += ['Only one width: nothing to compare.', '']
-  return lines
+def _comparisons(an: dict) -> str:
+  """The comparison table with power at the observed paired effect and seeds for 80% power appended."""
+  if not an['comparisons']:
+    return 'Only one width: nothing to compare.'
+  rows_c = [(c['label'], c['cmp']) for c in an['comparisons']]
+  lines = report.comparison_table(rows_c, holm=[c['holm_p'] for c in an['comparisons']]).split('\n')
+  lines[0] += ' d_z | power at d_z | seeds for 80% power |'
+  lines[1] += '---:|---:|---:|'
+  for i, c in enumerate(an['comparisons']):
+    lines[2 + i] += ' ' + ' | '.join(_power_cells(c['cmp'])) + ' |'
+  return '\n'.join(lines)
+
+
+def _power_cells(cmp: dict) -> list[str]:
+  """d_z = paired t / √n (the comparison is paired), the paired t-test's power at it, and the pairs
+  (seeds) that 80% power would need."""
+  p = cmp.get('paired') or {}
+  t, df = p.get('t'), p.get('df')
+  if t is None or df is None or not math.isfinite(t):
+    return ['–', '–', '–']
+  n = int(round(df)) + 1
+  dz = t / math.sqrt(n)
+  power = stats.power_t(abs(dz), n, None)
+  return [report.fmt(dz), report.fmt(power), report.fmt_count(stats.seeds_for_power(dz, paired=True))]
 
 
 def _plots(an: dict, log, config, plot_dir: str) -> list[str]:
@@ -228,13 +242,8 @@ def _plots(an: dict, log, config, plot_dir: str) -> list[str]:
   paths = []
   series = {}
   for m in ('exact', 'token_acc'):
-    x, y = [], []
-    for w in widths:
-      for v in pw[str(w)]['values'][m]:
-        if v is not None:
-          x.append(pw[str(w)]['log10_params'])
-          y.append(v)
-    series[LABELS[m]] = {'x': np.array(x), 'y': np.array(y), 'fit': fits.get(m)}
+    x, y = scatter_points(pw, widths, m)
+    series[LABELS[m]] = {'x': x, 'y': y, 'fit': fits.get(m) if fit_failed(fits.get(m)) is None else None}
   paths.append(
     plots.threshold_plot(
       f'{plot_dir}/cliff.png',
@@ -245,7 +254,24 @@ def _plots(an: dict, log, config, plot_dir: str) -> list[str]:
     )
   )
   paths += _depth_plot(an, config, plot_dir) + _loss_plot(an, log, plot_dir)
+  hw = {f['title']: f['seeds']['halfwidth_by_k'] for f in an['findings'] if f.get('seeds')}
+  if hw:
+    paths.append(
+      plots.halfwidth_by_seeds(f'{plot_dir}/ten_enough.png', hw, 'Is ten enough? CI half-width vs seeds')
+    )
   return paths
+
+
+def scatter_points(pw: dict, widths: list, metric: str) -> tuple[np.ndarray, np.ndarray]:
+  """(log10 params, value) of every run with a finite value of ``metric``: diverged runs (None after the
+  JSON round trip, nan before it) are left out."""
+  x, y = [], []
+  for w in widths:
+    for v in pw[str(w)]['values'][metric]:
+      if v is not None and np.isfinite(v):
+        x.append(pw[str(w)]['log10_params'])
+        y.append(v)
+  return np.array(x, float), np.array(y, float)
 
 
 def _depth_plot(an: dict, config, plot_dir: str) -> list[str]:
