@@ -15,9 +15,11 @@ program, and on a CPU these tiny models are overhead-bound (time ∝ steps, whic
 Expected result (measured, seed 0): the linear first choice sits near its ceiling (59% at the decision
 point; +1.2…+1.7 points from 50…3200 more steps, every gain CI touching 0); switching to the small
 'related' candidate (808 params) gains +16.5 [10.8, 22.1] points in 50 steps and +28.8 in 200, and beats the
-4.47× larger 'unrelated' candidate by 9.4 points (Holm p 0.037). The ROI ratio depends on the denominator:
+4.47× larger 'unrelated' candidate by 9.5 points (paired t, Holm p 0.003). The ROI ratio depends on the denominator:
 1.7× [0.96, 6.5] against the best training attempt (+50 steps), 143× against +3200 steps; charging the zoo's
-pretraining FLOPs turns it into 0.04× (continuing is cheaper per point). Verdict: partly reproduced.
+pretraining FLOPs turns it into 0.04× (continuing is cheaper per point). Findings: switching beats
+continued training partly (gain yes, ROI no, ratio CI straddles 1); a smaller model beats a larger one
+reproduced.
 """
 
 from configs.common import base_config, variant

@@ -22,7 +22,7 @@ wall clock is not separable, and on a CPU tiny models are overhead-bound): train
 is a sunk cost in the write-up's accounting (a "5-minute switch"); the audit also charges it.
 ROI = Δaccuracy (points, vs acc0, paired by seed) per cost unit.
 
-Files: ``program.py`` (the pure per-arm functions), ``analysis.py`` (cost model, statistics, headline),
+Files: ``program.py`` (the pure per-arm functions), ``analysis.py`` (cost model, statistics), ``findings.py`` (the checks),
 ``report.py`` (the markdown report); models/zoo.py and losses/classification.py hold the model and loss
 pieces. The write-up, the toy and the audit: docs/families/model_switch.md.
 """
@@ -95,8 +95,7 @@ def validate(config) -> None:
     raise ConfigError('num_classes', f'must be >= 2, got {config.num_classes}')
   if config.source_classes < 2:
     raise ConfigError('source_classes', f'must be >= 2, got {config.source_classes}')
-  if not 0.0 <= config.teacher_neg_slope <= 1.0:
-    raise ConfigError('teacher_neg_slope', f'must be in [0, 1], got {config.teacher_neg_slope}')
+  cfglib.require_float(config, 'teacher_neg_slope', 0.0, 1.0)
   cfglib.require_int(config, 'first_steps', 1)
   cfglib.require_int(config, 'zoo_pretrain_steps', 0)
   _validate_budgets(config)

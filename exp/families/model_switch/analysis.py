@@ -1,17 +1,19 @@
 """Host-side statistics of the model-switch family (docs/families/model_switch.md): one table row per
 option (Δ accuracy and ROI per seed; costs from program.py's cost model), paired comparisons with Holm
-correction, bootstrap ratios of mean ROIs, and the headline."""
+correction on the paired t, bootstrap ratios of mean ROIs; the findings (findings.py) and the headline."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from exp.analysis import report, stats
+from exp.analysis import findings as F
+from exp.analysis import stats
 from exp.core.workdir import json_safe
 
 from .program import ARMS, as_tuple, candidate_names, flops_per_step, macs_linear, macs_mlp, params_mlp
 
 GFLOP = 1e9
+ALPHA = 0.05  # significance level of every test, after Holm correction within a comparison family
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -88,14 +90,17 @@ def _vec(o, seeds, field='by_seed'):
 def ratio_boot(num: np.ndarray, den: np.ndarray, n_boot: int, seed: int) -> dict:
   """Ratio of mean ROIs (num / den), percentile bootstrap over seeds (paired resampling). Reports how
   often the denominator's mean is ≤ 0 — then the ratio is undefined or flips sign, and a CI is not
-  meaningful."""
+  meaningful. Without a bootstrap (n_boot 0, or one seed) the CI is missing (nan), frac_den_le_0 is None
+  and n_boot is 0: there are no resamples to count (n_den_le_0 counts them)."""
   ok = np.isfinite(num) & np.isfinite(den)
   num, den = num[ok], den[ok]
   out = {
     'ratio': float('nan'),
     'ci95': [float('nan'), float('nan')],
-    'frac_den_le_0': float('nan'),
+    'frac_den_le_0': None,
     'n': int(ok.sum()),
+    'n_boot': 0,
+    'n_den_le_0': 0,
   }
   if num.size == 0:
     return out
@@ -106,6 +111,8 @@ def ratio_boot(num: np.ndarray, den: np.ndarray, n_boot: int, seed: int) -> dict
     idx = rng.integers(0, num.size, size=(n_boot, num.size))
     mn, mdn = num[idx].mean(axis=1), den[idx].mean(axis=1)
     out['frac_den_le_0'] = float(np.mean(mdn <= 0))
+    out['n_den_le_0'] = int(np.sum(mdn <= 0))
+    out['n_boot'] = int(n_boot)
     # a resample whose training ROI is <= 0 makes switching "infinitely" better: rank it as +inf
     reps = np.where(mdn > 0, mn / np.where(mdn > 0, mdn, 1.0), np.inf)
     out['ci95'] = [
@@ -147,6 +154,12 @@ def _paired(table, a, b, values_a=None, values_b=None):
   return stats.compare(va, vb, paired=True)
 
 
+def _row(table, a, b, what, cmp, **extra) -> dict:
+  return dict(
+    {'label': f'{short(table[a])} vs {short(table[b])} ({what})', 'a': a, 'b': b, 'cmp': cmp}, **extra
+  )
+
+
 def _size_comparisons(table: dict, sw: list, config) -> list:
   """Smaller vs larger candidates at the same budget: does a smaller one beat a larger one?"""
   out = []
@@ -155,48 +168,56 @@ def _size_comparisons(table: dict, sw: list, config) -> list:
     for a in at:
       for o in at:
         if table[a]['params'] < table[o]['params']:
-          out.append(
-            {
-              'label': f'{short(table[a])} vs {short(table[o])} ({table[o]["params"] / table[a]["params"]:.1f}× '
-              'larger; Δ points)',
-              'a': a,
-              'b': o,
-              'size_ratio': table[o]['params'] / table[a]['params'],
-              'cmp': _paired(table, a, o),
-            }
-          )
+          ratio = table[o]['params'] / table[a]['params']
+          what = f'{ratio:.1f}× larger; Δ points'
+          out.append(_row(table, a, o, what, _paired(table, a, o), size_ratio=ratio))
   return out
 
 
-def _comparisons(table: dict, opts: dict, cont: list, sw: list, best_c, config) -> dict:
+def holm_paired(fam: list) -> None:
+  """Holm over a family of paired comparisons, on the paired t's p (the test whose CI is shown)."""
+  for c, p in zip(fam, stats.holm([c['cmp']['paired']['p'] for c in fam])):
+    c['holm_p'] = p
+
+
+def _comparisons(table: dict, opts: dict, sw: list, best_c, best_gain_c, config) -> dict:
+  """Three families, each paired by seed and Holm-corrected on the paired t: every switch vs the best
+  training attempt by ROI (ROI, pts/GFLOP), every switch vs the best training attempt by gain (Δ points),
+  smaller vs larger candidates at the same budget (Δ points)."""
   comparisons = {'roi': [], 'gain': [], 'size': []}
   if best_c:
     roi_c = np.array(table[best_c]['delta_values']) / opts[best_c]['gflop']
     for k in sw:
       roi_s = np.array(table[k]['delta_values']) / opts[k]['gflop']
-      comparisons['roi'].append(
-        {
-          'label': f'{short(table[k])} vs {short(table[best_c])} (ROI, pts/GFLOP)',
-          'a': k,
-          'b': best_c,
-          'cmp': _paired(table, k, best_c, roi_s, roi_c),
-        }
-      )
-    longest = max(cont, key=lambda k: table[k]['steps'])
+      cmp = _paired(table, k, best_c, roi_s, roi_c)
+      comparisons['roi'].append(_row(table, k, best_c, 'ROI, pts/GFLOP', cmp))
+  if best_gain_c:
     for k in sw:
-      comparisons['gain'].append(
-        {
-          'label': f'{short(table[k])} vs {short(table[longest])} (Δ points)',
-          'a': k,
-          'b': longest,
-          'cmp': _paired(table, k, longest),
-        }
-      )
+      comparisons['gain'].append(_row(table, k, best_gain_c, 'Δ points', _paired(table, k, best_gain_c)))
   comparisons['size'] = _size_comparisons(table, sw, config)
   for fam in comparisons.values():
-    for c, p in zip(fam, stats.holm([c['cmp']['student']['p'] for c in fam])):
-      c['holm_p'] = p
+    holm_paired(fam)
   return comparisons
+
+
+def size_win(c: dict, alpha: float) -> bool:
+  """A smaller candidate significantly ahead of a larger one: Δ > 0 and Holm (paired) p < alpha."""
+  d, p = c['cmp'].get('mean_diff'), c.get('holm_p')
+  return bool(d is not None and p is not None and np.isfinite(d) and np.isfinite(p) and d > 0 and p < alpha)
+
+
+def size_pick(size: list, alpha: float) -> int | None:
+  """The one rule that picks the size comparison the report and the finding quote: significant wins first,
+  then the larger size ratio, then the larger Δ. None when there is no comparison."""
+  if not size:
+    return None
+
+  def key(i):
+    c = size[i]
+    d = c['cmp'].get('mean_diff')
+    return (size_win(c, alpha), c['size_ratio'], d if d is not None and np.isfinite(d) else -np.inf)
+
+  return max(range(len(size)), key=key)
 
 
 def _ratios(table: dict, opts: dict, best_c, best_s, config) -> dict:
@@ -250,20 +271,21 @@ def analyze(runs: list[dict], config) -> dict:
 
   cont = [k for k in table if table[k]['arm'] == 'continue']
   sw = [k for k in table if table[k]['arm'] == 'switch']
-  best_c, best_s = _best(table, cont), _best(table, sw)
-  comparisons = _comparisons(table, opts, cont, sw, best_c, config)
-  ratios = _ratios(table, opts, best_c, best_s, config)
-  by_cont = _ratios_by_continue(table, opts, cont, best_s, config)
+  best_c, best_s, best_gain_c = _best(table, cont), _best(table, sw), _best(table, cont, 'delta')
+  comparisons = _comparisons(table, opts, sw, best_c, best_gain_c, config)
   analysis = {
     'seeds': seeds,
     'acc0': acc0,
     'options': table,
     'order': cont + sw,
     'best_continue': best_c,
-    'ratios_by_continue': by_cont,
+    'best_continue_gain': best_gain_c,
+    'ratios_by_continue': _ratios_by_continue(table, opts, cont, best_s, config),
     'best_switch': best_s,
     'comparisons': comparisons,
-    'ratios': ratios,
+    'size_pick': size_pick(comparisons['size'], ALPHA),
+    'ceiling': _ceiling(table, cont),
+    'ratios': _ratios(table, opts, best_c, best_s, config),
     'pretrain': {
       'first_acc': stats.describe(
         np.array([r['metrics']['first_acc'] for r in pre if r['status'] == 'ok'], float) * 100
@@ -274,118 +296,26 @@ def analyze(runs: list[dict], config) -> dict:
     },
     'n_diverged': sum(o['diverged'] for o in opts.values()),
   }
-  analysis['headline'] = _headline(analysis)
+  from .findings import build_findings  # findings reads this module's helpers
+
+  analysis['findings'] = build_findings(analysis, config)
+  analysis['headline'] = F.headline_of(analysis['findings'][0])
   return json_safe(analysis)
 
 
+def _ceiling(table: dict, cont: list) -> dict | None:
+  """The premise: does the first choice still improve with more training? Δ of the longest training
+  attempt minus Δ of the shortest, paired by seed."""
+  if len(cont) < 2:
+    return None
+  short_k = min(cont, key=lambda k: table[k]['steps'])
+  long_k = max(cont, key=lambda k: table[k]['steps'])
+  return {'a': long_k, 'b': short_k, 'cmp': _paired(table, long_k, short_k)}
+
+
 # ---------------------------------------------------------------------------------------------------
-# Headline
+# Labels
 
 
 def short(o) -> str:
   return f'continue +{o["steps"]}' if o['arm'] == 'continue' else f'{o["candidate"]}@{o["steps"]}'
-
-
-def _significant_size_wins(an: dict) -> list:
-  return [c for c in an['comparisons']['size'] if c['cmp']['mean_diff'] > 0 and c['holm_p'] < 0.05]
-
-
-def _result_parts(an: dict):
-  """The measured result as text parts, and the headline effect (the FLOP ROI ratio)."""
-  t, bc, bs = an['options'], an['best_continue'], an['best_switch']
-  parts, effect = [], None
-  cont = [k for k in an['order'] if t[k]['arm'] == 'continue']
-  if cont:
-    rois = [t[k]['roi_gflop']['mean'] for k in cont]
-    parts.append(
-      f'continued training gained {report.fmt(min(t[k]["delta"]["mean"] for k in cont))}…'
-      f'{report.fmt(max(t[k]["delta"]["mean"] for k in cont))} points, ROI '
-      f'{report.fmt(min(rois))}…{report.fmt(max(rois))} pts/GFLOP'
-    )
-  if bs:
-    parts.append(
-      f'best switch ({short(t[bs])}) +{report.fmt(t[bs]["delta"]["mean"])} points '
-      f'[{report.fmt(t[bs]["delta"]["ci95"][0])}, {report.fmt(t[bs]["delta"]["ci95"][1])}], ROI '
-      f'{report.fmt(t[bs]["roi_gflop"]["mean"])} pts/GFLOP'
-    )
-  r = an['ratios'].get('gflop')
-  if r:
-    parts.append(
-      f'ROI ratio {report.fmt(r["ratio"])}× [{report.fmt(r["ci95"][0])}, {report.fmt(r["ci95"][1])}] '
-      f'(denominator ≤ 0 in {report.fmt(100 * r["frac_den_le_0"])}% of resamples)'
-    )
-    effect = {
-      'name': f'ROI ratio, best switch ({short(t[bs])}) / best continue ({short(t[bc])}), pts/GFLOP',
-      'value': r['ratio'],
-      'ci95': r['ci95'],
-    }
-    rp = an['ratios'].get('gflop_with_pretrain')
-    if rp:
-      parts.append(
-        f"charging the zoo's pretraining: {report.fmt(rp['ratio'])}× "
-        f'[{report.fmt(rp["ci95"][0])}, {report.fmt(rp["ci95"][1])}]'
-      )
-  size = _significant_size_wins(an)
-  if size:
-    c = max(size, key=lambda c: c['size_ratio'])
-    parts.append(
-      f'{short(t[c["a"]])} beat the {report.fmt(c["size_ratio"])}× larger {short(t[c["b"]])} by '
-      f'{report.fmt(c["cmp"]["mean_diff"])} points (Holm p {report.fmt_p(c["holm_p"])})'
-    )
-  return parts, effect
-
-
-def _verdict(an: dict):
-  """(verdict text, reproduced: True / False / None when there is not enough to compare)."""
-  bs, r, size = an['best_switch'], an['ratios'].get('gflop'), _significant_size_wins(an)
-  roi_sig = [c for c in an['comparisons']['roi'] if c['a'] == bs]
-  gain_sig = [c for c in an['comparisons']['gain'] if c['a'] == bs]
-  if not (r and roi_sig and gain_sig):
-    return 'not enough options to compare', None
-  gain_better = gain_sig[0]['cmp']['mean_diff'] > 0 and gain_sig[0]['holm_p'] < 0.05
-  roi_better = roi_sig[0]['cmp']['mean_diff'] > 0 and roi_sig[0]['holm_p'] < 0.05
-  ratio_big = r['ci95'][0] is not None and r['ci95'][0] > 1
-  reproduced = bool(gain_better and roi_better and ratio_big and bool(size))
-  held = [
-    txt
-    for ok, txt in (
-      (gain_better, 'the switch gains significantly more than the longest training attempt'),
-      (roi_better and ratio_big, "its ROI beats the best training attempt's (ratio CI above 1)"),
-      (bool(size), 'a smaller candidate beats a larger one (Holm p < 0.05)'),
-    )
-    if ok
-  ]
-  failed = [
-    txt
-    for ok, txt in (
-      (gain_better, 'the switch does not gain significantly more than the longest training attempt'),
-      (
-        roi_better and ratio_big,
-        "its ROI is not clearly above the best training attempt's (paired test or ratio CI reaches 1)",
-      ),
-      (bool(size), 'no smaller candidate significantly beats a larger one'),
-    )
-    if not ok
-  ]
-  if reproduced:
-    return 'reproduced: ' + '; '.join(held), reproduced
-  verdict = (
-    ('partly reproduced: ' + '; '.join(held) + '; but ' + '; '.join(failed))
-    if held
-    else ('not reproduced: ' + '; '.join(failed))
-  )
-  return verdict, reproduced
-
-
-def _headline(an: dict) -> dict:
-  parts, effect = _result_parts(an)
-  verdict, reproduced = _verdict(an)
-  return {
-    'finding': 'Model switching vs continued training: ROI',
-    'claim': 'training gained −0.5…+0.2 %/min; a 5-min switch +19 points (+3.8 %/min), 38× ROI; a smaller '
-    'model beat a 4.5× larger one',
-    'result': '; '.join(parts),
-    'effect': effect,
-    'verdict': verdict,
-    'reproduced': reproduced,
-  }
