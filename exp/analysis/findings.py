@@ -29,7 +29,7 @@ import string
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from exp.analysis.report import MISSING, fmt, fmt_p, fmt_same
+from exp.analysis.report import MINUS, MISSING, fmt, fmt_p, fmt_same
 
 STATUSES = ('reproduced', 'partly', 'not reproduced', 'inconclusive')
 STATUS_RULE = (
@@ -134,6 +134,11 @@ def render_number(value: Any, kind: str | None = None) -> str:
   if isinstance(value, (list, tuple)):
     if len(value) == 2:
       lo, hi = fmt_same(list(value))
+      # shared decimals lose a small end of a wide interval ([0.0208, 31.6] -> "0.0"): then each alone
+      if any(
+        _finite(v) and float(v) != 0 and float(t.replace(MINUS, '-')) == 0 for v, t in zip(value, (lo, hi))
+      ):
+        lo, hi = fmt(value[0]), fmt(value[1])
       return f'[{lo}, {hi}]'
     return ', '.join(render_number(v) for v in value)
   if isinstance(value, str):
