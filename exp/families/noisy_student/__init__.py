@@ -35,9 +35,10 @@ greedy output against the noise-free program.
 
 The write-up, the toy, the statistics and the audit for readers: docs/families/noisy_student.md.
 
-Code: ``program.py`` (the pure per-run JAX functions), ``analysis.py`` (statistics on the host, the audit
-and the headline), ``report.py`` and ``audit_text.py`` (the markdown report and plots), ``common.py``
-(conditions, metric names, the write-up's published numbers).
+Code: ``program.py`` (the pure per-run JAX functions), ``analysis.py`` (statistics on the host),
+``findings.py`` and ``variance.py`` (every conclusion as a check, grouped into findings), ``report.py`` (the
+markdown report and plots), ``common.py`` (conditions, metric names, the write-up's published numbers and
+the checks' thresholds).
 """
 
 from __future__ import annotations
@@ -104,8 +105,8 @@ def validate(config) -> None:
   cfglib.validate_common(config, ARMS)
   for key, minimum in _int_keys():
     cfglib.require_int(config, key, minimum)
-  for key in ('lr', 'pretrain_lr'):
-    cfglib.require_positive_floats(config, key)
+  for key in ('lr', 'pretrain_lr'):  # one learning rate each, not a sweep
+    cfglib.require_float(config, key, 0.0, low_open=True)
   for key in ('delete_p', 'dropout', 'program_noise'):
     v = cfglib.lookup(config, key)
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v < 1.0:

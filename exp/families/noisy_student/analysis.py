@@ -1,15 +1,18 @@
 """Host-side analysis of the Noisy Student runs (numpy/scipy via ``exp.analysis.stats``): per-condition
 summaries in both regimes, noisy vs clean and ablation comparisons (paired by seed, Holm within each
-finding), variance tests, the decomposition of the claimed gap, the claim's own numbers recomputed, the
-audit's conclusions and the headline."""
+table), variance tests, the decomposition of the claimed gap, the claim's own numbers recomputed; the
+findings (``findings.py``) and the headline drawn from them."""
 
 from __future__ import annotations
 
 import numpy as np
+import scipy.stats as sps
 
-from exp.analysis import report, stats
+from exp.analysis import findings as F
+from exp.analysis import stats
 from exp.core.workdir import finite_or_none
 from exp.families.noisy_student.common import (
+  ALPHA,
   CLAIM,
   CONDITIONS,
   LOSSES,
@@ -17,9 +20,10 @@ from exp.families.noisy_student.common import (
   REGIMES,
   SERIES_LABELS,
   condition_of,
+  find,  # noqa: F401 - re-exported for the report
 )
 from exp.families.noisy_student.common import metric_key as _key
-from exp.families.noisy_student.formatting import g_text, ms
+from exp.families.noisy_student.findings import build_findings
 
 
 def per_seed(runs: list[dict], config) -> dict:
@@ -66,6 +70,7 @@ def claim_audit() -> dict:
   )
   var = stats.variance_test(noisy, clean)
   return {
+    'var_ratio_ci95': var_ratio_ci(var),
     'reported': {
       't': c['t'],
       'p': c['p'],
@@ -80,6 +85,16 @@ def claim_audit() -> dict:
     'var_ratio': var['var_ratio'],
     'f_test': var['f'],
   }
+
+
+def var_ratio_ci(var: dict) -> list:
+  """The 95% CI of the variance ratio a/b from the F distribution (df n_a − 1, n_b − 1): it excludes 1
+  exactly when the two-sided F test of ``stats.variance_test`` has p < ALPHA."""
+  r, df1, df2 = var['var_ratio'], var['f']['df1'], var['f']['df2']
+  if r is None or not np.isfinite(r) or min(df1, df2) < 1:
+    return [None, None]
+  dist = sps.f(df1, df2)
+  return [float(r / dist.ppf(1 - ALPHA / 2)), float(r / dist.ppf(ALPHA / 2))]
 
 
 def _cells(ps: dict) -> dict:
@@ -137,7 +152,8 @@ def _variance(ps: dict) -> dict:
       for m in LOSSES:
         xa, xb = ps['noisy'][_key(m, reg)], ps['clean'][_key(m, reg)]
         if np.isfinite(xa).sum() and np.isfinite(xb).sum():
-          variance[reg][m] = stats.variance_test(xa, xb)
+          v = stats.variance_test(xa, xb)
+          variance[reg][m] = dict(v, var_ratio_ci95=var_ratio_ci(v))
   return variance
 
 
@@ -152,15 +168,15 @@ def _decomposition(ps: dict) -> dict:
         ps['noisy'][_key('train_loss_clean', reg)],
       )
       c_clean = ps['clean'][_key('train_loss_clean', reg)]
-      gap = n_noised - c_clean
-      model_part = n_clean - c_clean
-      measure_part = n_noised - n_clean
+      gap = stats.describe(n_noised - c_clean)
+      measure_part = stats.describe(n_noised - n_clean)
       decomposition[reg] = {
-        'gap': stats.describe(gap),
-        'model_part': stats.describe(model_part),
-        'measurement_part': stats.describe(measure_part),
-        'measurement_share': finite_or_none(np.nanmean(measure_part) / np.nanmean(gap))
-        if np.isfinite(gap).any() and np.nanmean(gap) != 0
+        'gap': gap,
+        'model_part': stats.describe(n_clean - c_clean),
+        'measurement_part': measure_part,
+        # A share of the gap only means something when the gap is positive (its CI above 0).
+        'measurement_share': finite_or_none(measure_part['mean'] / gap['mean'])
+        if F.above(gap['ci95'], 0.0)
         else None,
       }
   return decomposition
@@ -204,111 +220,6 @@ def analyze(runs: list[dict], config) -> dict:
       for c, d in ps.items()
     },
   }
-  analysis['audit'] = _audit(analysis)
-  analysis['headline'] = _headline(analysis)
+  analysis['findings'] = build_findings(analysis, config)
+  analysis['headline'] = F.headline_of(analysis['findings'][0])
   return analysis
-
-
-def find(rows, metric, regime):
-  """The comparison row of ``metric`` in ``regime``, or None."""
-  return next((r for r in rows if r['metric'] == metric and r['regime'] == regime), None)
-
-
-def sig(row, alpha=0.05):
-  """'higher' / 'lower' when significant after Holm, else 'no difference'."""
-  if row is None:
-    return None
-  p = row.get('holm_p')
-  d = row['compare']['mean_diff']
-  if p is None or d is None or not np.isfinite(d):
-    return None
-  if p < alpha:
-    return 'higher' if d > 0 else 'lower'
-  return 'no difference'
-
-
-def _audit(an: dict) -> dict:
-  """The audit's conclusions, all computed from the runs and the claim's published summary."""
-  comps = an['comparisons']
-  out = {}
-  for reg in REGIMES:
-    out[reg] = {m: sig(find(comps, m, reg)) for m in METRICS}
-  claim_metric_early = out['early'].get('train_loss_noised')
-  out['claim_metric_reproduced'] = claim_metric_early == 'higher' if claim_metric_early else None
-  out['heldout_early'] = out['early'].get('heldout_loss')
-  out['heldout_final'] = out['final'].get('heldout_loss')
-  v = an['variance'].get('early', {}).get('train_loss_noised')
-  if v:
-    out['variance_early'] = {
-      'sd_ratio': v['sd_ratio'],
-      'var_ratio': v['var_ratio'],
-      'f_p': v['f']['p'],
-      'levene_p': v['levene']['p'],
-      'bf_p': v['brown_forsythe']['p'],
-    }
-  return out
-
-
-def _headline_result(an: dict) -> str:
-  comps, regs = an['comparisons'], an['regimes']
-  claim_row = find(comps, 'train_loss_noised', 'early')
-  held_early, held_final = find(comps, 'heldout_loss', 'early'), find(comps, 'heldout_loss', 'final')
-  parts = []
-  cells = an['cells']
-  if claim_row:
-    dn = cells['noisy']['early']['train_loss_noised']
-    dc = cells['clean']['early']['train_loss_noised']
-    parts.append(
-      f'training loss on noised inputs after {regs["early"]} steps: noisy {ms(dn)} vs clean {ms(dc)} '
-      f'(mean ± SD, {dn["n"]} seeds), {g_text(claim_row)}'
-    )
-  if held_early:
-    parts.append(
-      f'clean held-out loss at {regs["early"]} steps: Δ = {report.fmt(held_early["compare"]["mean_diff"])}, '
-      f'{g_text(held_early)}'
-    )
-  if held_final:
-    parts.append(
-      f'at {regs["final"]} steps: Δ = {report.fmt(held_final["compare"]["mean_diff"])}, {g_text(held_final)}'
-    )
-  return '; '.join(parts)
-
-
-def _headline_verdict(an: dict) -> str:
-  regs, a = an['regimes'], an['audit']
-  reproduced = a.get('claim_metric_reproduced')
-  held = {'higher': 'raises', 'lower': 'lowers', 'no difference': 'does not change'}
-  if reproduced is None:
-    return 'not enough runs to judge'
-  verdict = (
-    'The claimed loss increase reproduces' if reproduced else 'The claimed loss increase does not reproduce'
-  ) + " on the claim's metric (training loss scored on noised inputs)"
-  if a.get('heldout_early'):
-    verdict += (
-      f'; on clean held-out prompts noise {held[a["heldout_early"]]} the loss at {regs["early"]} steps'
-    )
-  if a.get('heldout_final'):
-    verdict += f' and {held[a["heldout_final"]]} it at {regs["final"]} steps (over-fitting regime)'
-  return verdict
-
-
-def _headline(an: dict) -> dict:
-  regs = an['regimes']
-  claim_row = find(an['comparisons'], 'train_loss_noised', 'early')
-  effect = None
-  if claim_row:
-    c = claim_row['compare']
-    effect = {
-      'name': f"Hedges' g, training loss on noised inputs, noisy − clean, {regs['early']} steps",
-      'value': c['hedges_g'],
-      'ci95': c['hedges_g_ci95'],
-    }
-  return {
-    'finding': 'Noisy Student: token-level noise in distillation',
-    'claim': '10% token deletion + 10% dropout raise the loss: 4.097 ± 0.339 vs 3.657 ± 0.173, '
-    't = 3.66, p = 0.0018, g = 1.568, "2× higher variance"',
-    'result': _headline_result(an),
-    'effect': effect,
-    'verdict': _headline_verdict(an),
-    'reproduced': an['audit'].get('claim_metric_reproduced'),
-  }

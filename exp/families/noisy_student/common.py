@@ -16,6 +16,15 @@ CLAIM = {
   'g': 1.568,
   'variance_factor': 2.0,
 }
+# Thresholds of the findings' checks (exp/families/noisy_student/findings.py); each is shown in the
+# sentence of every check that uses it.
+ALPHA = 0.05  # significance level of every test a check decides on (95% CIs)
+NO_EFFECT = 0.0  # a mean difference of zero
+NO_RATIO = 1.0  # a variance ratio of one
+EXACT_FLOOR = 0.05  # held-out exact match below this in every cell: exact match carries no information
+# How closely the write-up's statistics, recomputed from its own means, SDs and n, must match what it
+# published (half a unit of the last published digit, plus the rounding of the means and SDs).
+CLAIM_TOLERANCE = {'t': 0.01, 'p': 0.0002, 'g': 0.005, 'ci': 0.006}
 # Evaluated metrics, in table order; '<name>_early' holds the same after early_step updates.
 METRICS = ('train_loss_noised', 'train_loss_clean', 'heldout_loss', 'heldout_exact', 'heldout_token_acc')
 METRIC_LABELS = {
@@ -50,3 +59,8 @@ def condition_of(grid: dict) -> str:
 def metric_key(metric: str, regime: str) -> str:
   """The run-metric name of ``metric`` in ``regime`` ('early': after early_step updates; 'final')."""
   return f'{metric}_early' if regime == 'early' else metric
+
+
+def find(rows: list[dict], metric: str, regime: str) -> dict | None:
+  """The comparison row of ``metric`` in ``regime``, or None."""
+  return next((r for r in rows if r['metric'] == metric and r['regime'] == regime), None)

@@ -1,4 +1,4 @@
-"""Number formatting shared by the headline (analysis.py) and the report."""
+"""Number formatting for the report's tables."""
 
 from __future__ import annotations
 
@@ -37,13 +37,3 @@ def est(g, ci) -> str:
     return '–'
   a, b, c = report.fmt_same([g, ci[0], ci[1]])
   return f'{a} [{b}, {c}]'
-
-
-def p_text(p, name='p') -> str:
-  s = report.fmt_p(p)
-  return f'{name} < 0.001' if s.startswith('<') else f'{name} = {s}'
-
-
-def g_text(row) -> str:
-  c = row['compare']
-  return f'g = {est(c["hedges_g"], c["hedges_g_ci95"])}, {p_text(c["student"]["p"])}'

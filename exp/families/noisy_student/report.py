@@ -1,25 +1,42 @@
-"""The Noisy Student report: the setup, the write-up's table side by side with ours, all metrics with the
-noisy-vs-clean and ablation comparisons, the audit (``audit_text.py``), the verdict and the plots."""
+"""The Noisy Student report (``exp.analysis.report.render_report``): the setup, the write-up's table side
+by side with ours, all metrics, the noisy-vs-clean and ablation comparisons (with power), the findings
+(``findings.py``), "is ten enough?" and the plots. No conclusion is written here: every one is a check."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from exp.analysis import plots, report
+from exp.analysis import plots, report, stats
 from exp.core import validate as cfglib
-from exp.families.noisy_student.analysis import find
-from exp.families.noisy_student.audit_text import audit_text
-from exp.families.noisy_student.common import CONDITION_IDS, LOSSES, METRIC_LABELS, METRICS, REGIMES
+from exp.families.noisy_student.common import CONDITION_IDS, LOSSES, METRIC_LABELS, METRICS, REGIMES, find
 from exp.families.noisy_student.common import metric_key as _key
 from exp.families.noisy_student.formatting import ci, est, mean_half, ms
 
+POWER_HEADER = ('power at g (two-sample)', 'seeds/group for 80% power')
 
-def _setup(an: dict, config) -> list[str]:
+
+def _power_cells(g, n_a, n_b) -> list[str]:
+  """Power of the two-sample t test at the observed Hedges' g, and the seeds per group 80% power needs."""
+  if g is None or not np.isfinite(g) or not n_a or not n_b:
+    return [report.MISSING, report.MISSING]
+  return [report.fmt(stats.power_t(abs(g), int(n_a), int(n_b))), report.fmt_count(stats.seeds_for_power(g))]
+
+
+def _with_power(table: str, compares: list[dict]) -> str:
+  """A comparison_table with the power columns appended to its header and each of its rows."""
+  lines = table.split('\n')
+  lines[0] += ' ' + ' | '.join(POWER_HEADER) + ' |'
+  lines[1] += '---:|---:|'
+  for i, c in enumerate(compares):
+    cells = _power_cells(c.get('hedges_g'), c.get('n_a'), c.get('n_b'))
+    lines[2 + i] += ' ' + ' | '.join(cells) + ' |'
+  return '\n'.join(lines)
+
+
+def _setup(an: dict, config) -> str:
   E, F = an['regimes']['early'], an['regimes']['final']
   t = an['teacher']
-  return [
-    '# Noisy Student: token-level noise in distillation (claims audit)',
-    '',
+  return (
     f'{config.num_seeds} seeds. Per seed: a fixed stochastic "spec → code" program ({config.prompt_len}-token '
     f'prompt over {config.n_symbols} symbols, {config.response_len}-token response, each response token a '
     f'table of two prompt positions, {config.program_noise:g} token noise); a teacher window-MLP LM '
@@ -35,26 +52,17 @@ def _setup(an: dict, config) -> list[str]:
     f'prompts with Adam (lr {config.lr:g}, batch {config.batch_size}); every condition of a seed shares '
     f'data, labels, initial student, minibatch order and deletion draws. Noise (training only): delete '
     f'each prompt token with p = {config.delete_p:g} (delete and shift) and dropout {config.dropout:g}. '
-    f"Students are evaluated after {E} updates (the claim's regime) and {F} updates (over-fitting).",
-    '',
+    f"Students are evaluated after {E} updates (the claim's regime) and {F} updates (over-fitting).\n\n"
     "Metrics: **training loss on noised inputs** = each student's loss on its own training inputs with its "
     f'own noise ({config.noise_draws} noise draws over all training prompts; what the claim reports, equal '
     'to the clean training loss for the clean student); **training loss, clean inputs**; **held-out loss** = '
     "clean inputs, unseen prompts, against the teacher's labels; exact match / token accuracy of the "
-    "student's greedy output against the noise-free program (unseen prompts).",
-    '',
-  ]
+    "student's greedy output against the noise-free program (unseen prompts)."
+  )
 
 
-def _writeup_table(an: dict) -> list[str]:
+def _writeup_table(an: dict) -> str:
   regs, labels, cl = an['regimes'], an['labels'], an['claim']
-  lines = [
-    "## The write-up's table, side by side",
-    '',
-    'Final training loss, mean ± SD over seeds and the per-group 95% CI (t, n − 1 df), as the write-up '
-    'reports it.',
-    '',
-  ]
   rows = [
     [
       'write-up',
@@ -88,141 +96,93 @@ def _writeup_table(an: dict) -> list[str]:
     '95% CI (published / ours)',
     '95% CI recomputed from mean, SD, n',
   ]
-  return lines + [report.markdown_table(header, rows), '']
+  return (
+    "Training loss on noised inputs (the write-up's metric), mean ± SD over seeds and the per-group 95% "
+    f'CI (t, n − 1 df): the write-up as published, ours after {regs["early"]} updates (its regime) and '
+    f'after {regs["final"]} updates.\n\n' + report.markdown_table(header, rows)
+  )
 
 
-def _stats_rows(an: dict) -> list[list]:
+def _stats_row(label: str, c: dict, v: dict | None) -> list:
+  return [
+    label,
+    f'{report.fmt(c["student"]["t"])} ({report.fmt_count(c["student"]["df"])})',
+    report.fmt_p(c['student']['p']),
+    est(c['hedges_g'], c['hedges_g_ci95']),
+    *_power_cells(c['hedges_g'], c.get('n_a'), c.get('n_b')),
+    report.fmt(v['sd_ratio']) if v else '–',
+    report.fmt(v['var_ratio']) if v else '–',
+    report.fmt_p(v['f']['p']) if v else '–',
+    report.fmt_p(v['levene'].get('p')) if v else '–',
+    report.fmt_p(v['brown_forsythe'].get('p')) if v else '–',
+  ]
+
+
+def _stats_table(an: dict) -> str:
   regs, cl = an['regimes'], an['claim']
-  rec = cl['recomputed']
+  rep = cl['reported']
   srows = [
-    [
-      'write-up, as published',
-      report.fmt(cl['reported']['t']),
-      report.fmt_p(cl['reported']['p']),
-      report.fmt(cl['reported']['g']),
-      f'"{cl["reported"]["variance_factor"]:g}×"',
-    ]
+    ['write-up, as published', report.fmt(rep['t']), report.fmt_p(rep['p']), report.fmt(rep['g'])]
+    + ['–', '–', f'"{rep["variance_factor"]:g}×"']
     + ['–'] * 4,
-    [
+    _stats_row(
       'write-up, recomputed from its summary',
-      f'{report.fmt(rec["student"]["t"])} ({report.fmt_count(rec["student"]["df"])})',
-      report.fmt_p(rec['student']['p']),
-      est(rec['hedges_g'], rec['hedges_g_ci95']),
-      report.fmt(cl['sd_ratio']),
-      report.fmt(cl['var_ratio']),
-      report.fmt_p(cl['f_test']['p']),
-      '–',
-      '–',
-    ],
+      cl['recomputed'],
+      {
+        'sd_ratio': cl['sd_ratio'],
+        'var_ratio': cl['var_ratio'],
+        'f': cl['f_test'],
+        'levene': {},
+        'brown_forsythe': {},
+      },
+    ),
   ]
   for reg in REGIMES:
     for m in ('train_loss_noised', 'heldout_loss'):
       row = find(an['comparisons'], m, reg)
-      v = an['variance'].get(reg, {}).get(m)
-      if row is None:
-        continue
-      c = row['compare']
-      srows.append(
-        [
-          f'ours, {regs[reg]} steps: {METRIC_LABELS[m]}',
-          f'{report.fmt(c["student"]["t"])} ({report.fmt_count(c["student"]["df"])})',
-          report.fmt_p(c['student']['p']),
-          est(c['hedges_g'], c['hedges_g_ci95']),
-          report.fmt(v['sd_ratio']) if v else '–',
-          report.fmt(v['var_ratio']) if v else '–',
-          report.fmt_p(v['f']['p']) if v else '–',
-          report.fmt_p(v['levene']['p']) if v else '–',
-          report.fmt_p(v['brown_forsythe']['p']) if v else '–',
-        ]
-      )
-  return srows
+      if row is not None:
+        v = an['variance'].get(reg, {}).get(m)
+        srows.append(_stats_row(f'ours, {regs[reg]} steps: {METRIC_LABELS[m]}', row['compare'], v))
+  header = ['', 'Student t (df)', 'p', "Hedges' g [95% CI]", *POWER_HEADER]
+  header += ['SD ratio', 'variance ratio', 'F-test p', 'Levene p', 'Brown–Forsythe p']
+  return (
+    "Noisy − clean, the write-up's statistics (Student pooled t, Hedges' g) beside ours, with the power of "
+    'the two-sample t test at that g; variance tests for the "2× higher variance" claim (SD and variance '
+    'ratio noisy/clean, two-sided F test, Levene, Brown–Forsythe).\n\n' + report.markdown_table(header, srows)
+  )
 
 
-def _stats_table(an: dict) -> list[str]:
-  header = [
-    '',
-    'Student t (df)',
-    'p',
-    "Hedges' g [95% CI]",
-    'SD ratio',
-    'variance ratio',
-    'F-test p',
-    'Levene p',
-    'Brown–Forsythe p',
-  ]
-  return [
-    "Noisy − clean, the write-up's statistics (Student pooled t, Hedges' g) beside ours; variance "
-    'tests for the "2× higher variance" claim (SD and variance ratio noisy/clean, two-sided F test, '
-    'Levene, Brown–Forsythe).',
-    '',
-    report.markdown_table(header, _stats_rows(an)),
-    '',
-  ]
-
-
-def _all_metrics(an: dict) -> list[str]:
+def _all_metrics(an: dict) -> str:
   regs, labels, conds = an['regimes'], an['labels'], an['conditions']
-  diverged = any(an['cells'][c]['diverged'] for c in conds)
-  lines = [
-    '## All metrics',
-    '',
-    'Mean ± 95% CI half-width over seeds'
-    + (
-      ' (diverged runs: ' + ', '.join(f'{labels[c]} {an["cells"][c]["diverged"]}' for c in conds) + ')'
-      if diverged
-      else ''
-    )
-    + '.',
-    '',
-  ]
+  diverged = [f'{labels[c]} {an["cells"][c]["diverged"]}' for c in conds if an['cells'][c]['diverged']]
   header = ['metric', 'steps'] + [labels[c] for c in conds]
-  mrows = []
-  for m in METRICS:
-    for reg in REGIMES:
-      mrows.append([METRIC_LABELS[m], regs[reg]] + [mean_half(an['cells'][c][reg].get(m)) for c in conds])
-  return lines + [report.markdown_table(header, mrows), '']
-
-
-def _noisy_vs_clean(an: dict) -> list[str]:
-  regs, comps = an['regimes'], an['comparisons']
-  lines = [
-    '### Noisy vs clean',
-    '',
-    'Paired by seed (same data, labels, initial student and minibatch order); Holm over all rows of this table.',
-    '',
-    report.comparison_table(
-      [
-        (f'noisy vs clean, {METRIC_LABELS[r["metric"]]}, {regs[r["regime"]]} steps', r['compare'])
-        for r in comps
-      ],
-      holm=[r['holm_p'] for r in comps],
-    ),
-    '',
+  rows = [
+    [METRIC_LABELS[m], regs[reg]] + [mean_half(an['cells'][c][reg].get(m)) for c in conds]
+    for m in METRICS
+    for reg in REGIMES
   ]
-  for r in comps:
-    if r['metric'] in LOSSES:
-      name = f'noisy vs clean, {METRIC_LABELS[r["metric"]]}, {regs[r["regime"]]} steps'
-      lines.append('- ' + report.verdict(name, r['compare'], holm_p=r['holm_p'], names=('noisy', 'clean')))
-  lines.append('')
-  return lines
+  caption = 'Mean ± 95% CI half-width over seeds' + (
+    f' (diverged runs: {", ".join(diverged)})' if diverged else ''
+  )
+  return caption + '.\n\n' + report.markdown_table(header, rows)
 
 
-def _ablations(an: dict) -> list[str]:
-  regs, labels, abl = an['regimes'], an['labels'], an['ablations']
-  return [
-    '### Ablations: deletion only, dropout only',
-    '',
-    'Each vs clean, paired by seed; Holm over the rows.',
-    '',
-    report.comparison_table(
-      [
-        (f'{labels[r["a"]]} vs clean, {METRIC_LABELS[r["metric"]]}, {regs[r["regime"]]} steps', r['compare'])
-        for r in abl
-      ],
-      holm=[r['holm_p'] for r in abl],
-    ),
-    '',
-  ]
+def _comparisons(an: dict, rows: list[dict], what: str) -> str:
+  regs, labels = an['regimes'], an['labels']
+  if not rows:
+    return ''
+  table = report.comparison_table(
+    [
+      (f'{labels[r["a"]]} vs clean, {METRIC_LABELS[r["metric"]]}, {regs[r["regime"]]} steps', r['compare'])
+      for r in rows
+    ],
+    holm=[r['holm_p'] for r in rows],
+  )
+  return (
+    f'{what}, paired by seed (same data, labels, initial student and minibatch order); Holm over the rows '
+    'of this table; power of the two-sample t test at the observed g.\n\n'
+    + _with_power(table, [r['compare'] for r in rows])
+  )
 
 
 def _forest_and_strip(an: dict, plot_dir: str) -> list[str]:
@@ -287,27 +247,53 @@ def _curves(an: dict, log, config, plot_dir: str) -> list[str]:
 
 
 def _plots(an: dict, log, config, plot_dir: str) -> list[str]:
-  E, F = an['regimes']['early'], an['regimes']['final']
   paths = _forest_and_strip(an, plot_dir) + _curves(an, log, config, plot_dir)
+  series = {f['title']: f['seeds']['halfwidth_by_k'] for f in an['findings'] if f.get('seeds')}
+  if series:
+    paths.append(
+      plots.halfwidth_by_seeds(
+        f'{plot_dir}/halfwidth_by_seeds.png', series, 'Is ten enough? CI half-width of Δ with k seeds'
+      )
+    )
+  return paths
+
+
+def _notes(an: dict) -> list[str]:
+  E, F = an['regimes']['early'], an['regimes']['final']
   return [
-    '## Plots',
-    '',
-    f"Effect sizes: the write-up's g beside ours ({E}-step losses and the {F}-step "
-    f'held-out loss; the {F}-step training-loss g are in the table above). Per-seed losses after {E} steps. '
-    'Learning curves of the training minibatch loss (as each student trains, with its own noise) and of '
-    'the clean held-out loss.',
-    '',
-  ] + [f'![{p.rsplit("/", 1)[1][:-4]}](plots/{p.rsplit("/", 1)[1]})' for p in paths]
+    'Each check decides on one prespecified comparison: a direction by the 95% CI of the mean per-seed '
+    'difference (paired t; the conditions of a seed share everything but the noise), an effect size by '
+    "Student's two-sample Hedges' g as the write-up computed it, a spread by the two-sided F test. The "
+    'tables also give Holm-adjusted p over their rows.',
+    'The claimed gap is split per seed into a model part (noisy − clean student, both on clean training '
+    "inputs) and a measurement part (the noisy student's own noised − clean training loss); the share of "
+    'the gap is only computed when the gap is positive.',
+    "The first finding is the write-up's own metric; the second is what it would mean for the student "
+    '(clean loss and accuracy on unseen prompts). Read both: the first can reproduce while the second does '
+    'not. The variance finding has no "is ten enough?" row: its effect is a variance ratio.',
+    f"Plots: Hedges' g, the write-up's beside ours ({E}-step losses, the {F}-step held-out loss); per-seed "
+    f'losses after {E} steps; learning curves of the training minibatch loss (each student with its own '
+    'noise) and of the clean held-out loss; the CI half-width of each headline effect with k seeds.',
+  ]
 
 
 def make_report(an: dict, runs: list, log, config, plot_dir: str) -> str:
   del runs
-  lines = _setup(an, config) + _writeup_table(an) + _stats_table(an) + _all_metrics(an)
-  if an['comparisons']:
-    lines += _noisy_vs_clean(an)
-  if an['ablations']:
-    lines += _ablations(an)
-  lines += ['## Audit', '', audit_text(an, config), '']
-  lines += ['## Verdict', '', f'{an["headline"]["verdict"]}: {an["headline"]["result"]}.', '']
-  lines += _plots(an, log, config, plot_dir)
-  return '\n'.join(lines) + '\n'
+  tables = [
+    ("The write-up's table, side by side", _writeup_table(an)),
+    ("Statistics beside the write-up's", _stats_table(an)),
+    ('All metrics', _all_metrics(an)),
+    ('Noisy vs clean', _comparisons(an, an['comparisons'], 'Noisy vs clean on every metric')),
+    ('Ablations: deletion only, dropout only', _comparisons(an, an['ablations'], 'Each ablation vs clean')),
+  ]
+  return (
+    report.render_report(
+      'Noisy Student: token-level noise in distillation (claims audit)',
+      _setup(an, config),
+      tables,
+      an['findings'],
+      plots=_plots(an, log, config, plot_dir),
+      notes=_notes(an),
+    ).rstrip('\n')
+    + '\n'
+  )
