@@ -17,7 +17,7 @@ held-out prompt (sequence arm: 85%, one constant 8-digit string). The rank shift
 binary by the claim's own standard: about 20% of the runs within half a decade of c have intermediate accuracy,
 because accuracy already falls as the lr approaches c (classify r32: 57% at the best lr, 36% at the last lr
 before the onset, then 3%); with --config.num_steps=600 the thresholds and that fraction stay the same.
-The report's verdict reads "partly reproduced".
+Findings: "collapse above an lr threshold" reproduced; "binary, not gradual" not reproduced.
 """
 
 from configs.common import base_config, variant
@@ -58,10 +58,9 @@ def get_config(arg=None):
 
   # Analysis.
   c.band_decades = 0.5  # "near the threshold": |log10 lr - c| <= this
-  c.intermediate_band = (
-    0.25,
-    0.75,
-  )  # an accuracy in this fraction of the rank's peak median is "intermediate"
+  # "Intermediate" accuracy: inside floor + band * (peak - floor), floor = the rank's median accuracy of its
+  # collapsed runs, peak = its best median accuracy over lrs (the middle half of that span).
+  c.intermediate_band = (0.25, 0.75)
   c.max_intermediate = 0.10  # "binary, not gradual" when at most this fraction of runs near c is intermediate
   c.max_width_decades = 1.0  # ... and the 10-90% width of P(collapse) is at most this many decades
   c.n_boot = 1000  # bootstrap replicates (threshold CIs; seed bootstrap of the rank effect: n_boot // 5)

@@ -20,7 +20,8 @@ outputs, normalized entropy of the output histogram, collapsed <=> one distinct 
 < 0.1; dead-ReLU fraction and logit variance across prompts.
 
 Package layout: this module validates the config and wires the arms; ``program.py`` holds the pure JAX
-functions, ``analysis.py`` and ``audit.py`` the host statistics and verdict, ``report.py``, ``report_audit.py`` and
+functions, ``analysis.py`` and ``audit.py`` the host statistics, ``findings.py`` and ``findings_binary.py``
+the findings (every conclusion as a check over those numbers), ``report.py``, ``report_tables.py`` and
 ``report_plots.py`` the markdown report and its plots.
 """
 
@@ -115,15 +116,12 @@ def validate(config) -> None:
       raise ConfigError('ranks', f'{e} (arm {arm})') from None
   if not isinstance(config.rslora, bool):
     raise ConfigError('rslora', f'must be True or False, got {config.rslora!r}')
-  if not config.band_decades > 0:
-    raise ConfigError('band_decades', f'must be > 0, got {config.band_decades}')
-  band = tuple(config.intermediate_band)
-  if len(band) != 2 or not 0 <= band[0] < band[1] <= 1:
+  cfglib.require_float(config, 'band_decades', 0.0, low_open=True)
+  band = cfglib.require_floats(config, 'intermediate_band', 0.0, 1.0)
+  if len(band) != 2 or not band[0] < band[1]:
     raise ConfigError('intermediate_band', f'must be (lo, hi) with 0 <= lo < hi <= 1, got {band}')
-  if not 0 <= config.max_intermediate <= 1:
-    raise ConfigError('max_intermediate', f'must be in [0, 1], got {config.max_intermediate}')
-  if not config.max_width_decades > 0:
-    raise ConfigError('max_width_decades', f'must be > 0, got {config.max_width_decades}')
+  cfglib.require_float(config, 'max_intermediate', 0.0, 1.0)
+  cfglib.require_float(config, 'max_width_decades', 0.0, low_open=True)
   cfglib.require_int(config, 'n_boot', 0)
 
 

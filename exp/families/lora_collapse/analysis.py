@@ -1,7 +1,6 @@
-"""Host-side analysis of the LoRA collapse family (numpy/scipy): per (arm, rank) the collapse rate and
-accuracy against the learning rate, the logistic threshold, the onset and the just-below/just-above
-comparison, the "binary, not gradual" check, the rank effect and the collapse diagnostics. The claim audit
-and the headline are in ``audit.py``. See docs/families/lora_collapse.md.
+"""Host-side analysis of the LoRA collapse family (numpy/scipy): per (arm, rank) collapse and accuracy vs lr,
+the logistic threshold, onset, just below vs just above, the approach, the "binary" counts, the rank effect,
+the diagnostics; audit numbers: ``audit.py``; findings: ``findings.py``. docs/families/lora_collapse.md.
 """
 
 from __future__ import annotations
@@ -10,10 +9,12 @@ import math
 
 import numpy as np
 
+from exp.analysis import findings as F
 from exp.analysis import stats
 from exp.core import validate as cfglib
 from exp.core.workdir import json_safe
-from exp.families.lora_collapse.audit import audit, headline
+from exp.families.lora_collapse.audit import audit
+from exp.families.lora_collapse.findings import build_findings
 
 
 def median(v):
@@ -40,22 +41,25 @@ def ok_runs(rs):
 
 
 def collapse_points(by_lr, seeds=None):
-  """(log10 lr, collapsed) over the non-diverged runs, optionally of the given seeds (repeats allowed)."""
-  xs, ys = [], []
+  """(log10 lr, collapsed, seed) over the non-diverged runs, optionally of the given seeds (repeats
+  allowed). The seed is the cluster id of a point: every grid point of one seed shares its data."""
+  xs, ys, ss = [], [], []
   for lr, rs in by_lr.items():
     by_seed = {r['seed']: r for r in ok_runs(rs)}
     for s in seeds if seeds is not None else sorted(by_seed):
       if s in by_seed:
         xs.append(math.log10(lr))
         ys.append(float(by_seed[s]['metrics']['collapsed']))
-  return np.array(xs), np.array(ys)
+        ss.append(s)
+  return np.array(xs), np.array(ys), np.array(ss)
 
 
-def _fit(x, y, n_boot, seed):
+def _fit(x, y, n_boot, seed, groups=None):
+  """Binary logistic of P(collapse); the bootstrap resamples whole seeds (``groups``)."""
   if len(np.unique(x)) < 2:
     return None
   try:
-    return stats.logistic_threshold(x, y, kind='binary', n_boot=n_boot, seed=seed)
+    return stats.logistic_threshold(x, y, kind='binary', n_boot=n_boot, seed=seed, groups=groups)
   except ValueError:
     return None
 
@@ -117,9 +121,10 @@ def _rank_rows(by_lr):
 
 
 def _accuracy_fit(by_lr, peak, config):
-  """Accuracy cliff: 4-parameter logistic on accuracy against log10 lr, from the peak lr upwards."""
+  """Accuracy cliff: 4-parameter logistic on accuracy (a rate: asymptotes in [0, 1]) against log10 lr,
+  from the peak lr upwards; the bootstrap resamples whole seeds."""
   pts = [
-    (math.log10(lr), r['metrics']['heldout_acc'])
+    (math.log10(lr), r['metrics']['heldout_acc'], r['seed'])
     for lr, rs in by_lr.items()
     if lr >= peak['lr']
     for r in ok_runs(rs)
@@ -127,7 +132,13 @@ def _accuracy_fit(by_lr, peak, config):
   if len({p[0] for p in pts}) >= 3:
     try:
       return stats.logistic_threshold(
-        [p[0] for p in pts], [p[1] for p in pts], kind='4pl', n_boot=config.n_boot // 5, seed=config.seed
+        [p[0] for p in pts],
+        [p[1] for p in pts],
+        kind='4pl',
+        n_boot=config.n_boot // 5,
+        seed=config.seed,
+        groups=[p[2] for p in pts],
+        bounds=(0.0, 1.0),
       )
     except ValueError:
       pass
@@ -148,13 +159,13 @@ def _sides(by_lr, cross):
   mid = 0.5 * (math.log10(cross[0]) + math.log10(cross[1]))
   above = [r for lr, rs in by_lr.items() if math.log10(lr) > mid for r in ok_runs(rs)]
   below = [r for lr, rs in by_lr.items() if math.log10(lr) < mid for r in ok_runs(rs)]
+  escaped = [r for r in above if r['metrics']['num_distinct'] <= 3 and not r['metrics']['collapsed']]
   return {
     'above_n': len(above),
     'above_collapsed': sum(r['metrics']['collapsed'] for r in above),
     'above_one_output': sum(r['metrics']['num_distinct'] == 1 for r in above),
-    'above_few_outputs_not_collapsed': sum(
-      r['metrics']['num_distinct'] <= 3 and not r['metrics']['collapsed'] for r in above
-    ),
+    'above_few_outputs_not_collapsed': len(escaped),
+    'escaped_entropy_max': max((r['metrics']['normalized_entropy'] for r in escaped), default=None),
     'below_n': len(below),
     'below_collapsed': sum(r['metrics']['collapsed'] for r in below),
   }
@@ -173,34 +184,69 @@ def _edge(by_lr, cross):
     'collapsed_above': kb,
   }
   if both:
+    edge['seeds'] = both
+    edge['acc_below'] = [a[s]['metrics']['heldout_acc'] for s in both]
+    edge['acc_above'] = [b[s]['metrics']['heldout_acc'] for s in both]
     edge['fisher'] = stats.fisher(ka, len(both), kb, len(both))
-    edge['accuracy'] = stats.compare(
-      [a[s]['metrics']['heldout_acc'] for s in both],
-      [b[s]['metrics']['heldout_acc'] for s in both],
-      paired=True,
-    )
+    edge['accuracy'] = stats.compare(edge['acc_below'], edge['acc_above'], paired=True)
+    edge['power'] = _paired_power(edge['acc_below'], edge['acc_above'])
   return edge
 
 
-def _binary(by_lr, c, peak, config):
+def _paired_power(a, b) -> dict:
+  """Power of the paired t at the observed d_z and the pairs 80% power would need."""
+  d = np.asarray(a, float) - np.asarray(b, float)
+  sd = float(np.std(d, ddof=1)) if d.size > 1 else math.nan
+  dz = float(d.mean() / sd) if np.isfinite(sd) and sd > 0 else math.nan
+  return {
+    'd_z': dz,
+    'n': int(d.size),
+    'power': stats.power_t(abs(dz), int(d.size)),
+    'seeds_for_80': stats.seeds_for_power(dz, paired=True),
+  }
+
+
+def _approach(by_lr, peak, cross):
+  """The approach to the threshold: accuracy at the best lr vs at the last lr before the onset, paired by
+  seed; None when the best lr is the last one before the onset."""
+  if not cross or cross[0] <= peak['lr']:
+    return None
+  a, b = ({r['seed']: r for r in ok_runs(by_lr[lr])} for lr in (peak['lr'], cross[0]))
+  if not (both := sorted(set(a) & set(b))):
+    return None
+  out = {
+    'peak_lr': peak['lr'],
+    'last_lr': cross[0],
+    'seeds': both,
+    'acc_peak': [a[s]['metrics']['heldout_acc'] for s in both],
+    'acc_last': [b[s]['metrics']['heldout_acc'] for s in both],
+    'collapsed_last': sum(int(b[s]['metrics']['collapsed']) for s in both),
+  }
+  out['accuracy'] = stats.compare(out['acc_peak'], out['acc_last'], paired=True)
+  return out
+
+
+def _binary(by_lr, c, peak, cross, config):
   """ "Binary, not gradual": runs near c whose accuracy lies between the collapsed level (the median accuracy
-  of the rank's collapsed runs) and the working level (the best median accuracy over lrs)."""
+  of the rank's collapsed runs) and the working level (the best median accuracy over lrs); how many of them
+  sit at or below the last lr before the onset (on the approach to the threshold)."""
   all_ok = [r for rs in by_lr.values() for r in ok_runs(rs)]
   floor = median([r['metrics']['heldout_acc'] for r in all_ok if r['metrics']['collapsed']]) or 0.0
   span = peak['accuracy_median'] - floor
   lo, hi = (floor + f * span for f in config.intermediate_band)
   near = [
-    r
+    (lr, r)
     for lr, rs in by_lr.items()
     if abs(math.log10(lr) - c) <= config.band_decades + 1e-6
     for r in ok_runs(rs)
   ]
-  inter = [r for r in near if lo < r['metrics']['heldout_acc'] < hi]
+  inter = [(lr, r) for lr, r in near if lo < r['metrics']['heldout_acc'] < hi]
   return {
     'band': [lo, hi],
     'floor': floor,
     'near_n': len(near),
     'intermediate_n': len(inter),
+    'intermediate_before_onset': sum(lr <= cross[0] for lr, _ in inter) if cross else None,
     'fraction': len(inter) / len(near) if near else None,
     'all_fraction': sum(lo < r['metrics']['heldout_acc'] < hi for r in all_ok) / len(all_ok),
   }
@@ -208,8 +254,8 @@ def _binary(by_lr, c, peak, config):
 
 def _analyze_rank(by_lr, config, lrs):
   rows = _rank_rows(by_lr)
-  x, y = collapse_points(by_lr)
-  fit = _fit(x, y, config.n_boot, config.seed) if x.size else None
+  x, y, seeds = collapse_points(by_lr)
+  fit = _fit(x, y, config.n_boot, config.seed, groups=seeds) if x.size else None
   out = {
     'rows': rows,
     'fit': fit,
@@ -231,9 +277,10 @@ def _analyze_rank(by_lr, config, lrs):
   if cross:
     out['sides'] = _sides(by_lr, cross)
     out['edge'] = _edge(by_lr, cross)
+  out['approach'] = _approach(by_lr, peak, cross) if peak else None
   if not out['threshold_in_grid'] or not peak:
     return out
-  out['binary'] = _binary(by_lr, fit['center'], peak, config)
+  out['binary'] = _binary(by_lr, fit['center'], peak, cross, config)
   return out
 
 
@@ -251,6 +298,9 @@ def _collapse_diagnostics(cells):
       'base': stats.describe(base) if base else None,
       'compare': stats.compare(col, work) if col and work else None,
     }
+    g = (out[key]['compare'] or {}).get('hedges_g')
+    out[key]['power'] = stats.power_t(abs(g), len(col), len(work)) if g is not None else None
+    out[key]['runs_for_80'] = stats.seeds_for_power(g) if g is not None else None
   modal = [r['metrics']['modal_output'] for r in runs if r['metrics']['collapsed']]
   values, counts = np.unique(modal, return_counts=True) if modal else ([], [])
   out['collapsed_runs'] = len(modal)
@@ -269,7 +319,7 @@ def _rank_effect(cells, config):
   if len(ranks) < 2:
     return None
   lo, hi = ranks[0], ranks[-1]
-  fits = {r: _fit(*collapse_points(cells[r]), 0, config.seed) for r in (lo, hi)}
+  fits = {r: _fit(*collapse_points(cells[r])[:2], 0, config.seed) for r in (lo, hi)}
   out = {'ranks': [lo, hi], 'delta_c': None, 'delta_c_ci95': [None, None], 'n_boot_used': 0}
   if all(f and np.isfinite(f['center']) for f in fits.values()):
     out['delta_c'] = fits[hi]['center'] - fits[lo]['center']
@@ -278,7 +328,7 @@ def _rank_effect(cells, config):
     reps = []
     for _ in range(config.n_boot // 5):
       pick = list(rng.choice(seeds, len(seeds)))
-      f = [_fit(*collapse_points(cells[r], pick), 0, config.seed) for r in (lo, hi)]
+      f = [_fit(*collapse_points(cells[r], pick)[:2], 0, config.seed) for r in (lo, hi)]
       if all(g and np.isfinite(g['center']) for g in f):
         reps.append(f[1]['center'] - f[0]['center'])
     if reps:
@@ -343,5 +393,7 @@ def analyze(runs: list[dict], config) -> dict:
   for e, p in zip(edges, stats.holm([e['fisher']['p'] for e in edges])):
     e['fisher_holm_p'] = p
   an['audit'] = audit(an, config)
-  an['headline'] = headline(an, config)
+  an = json_safe(an)
+  an['findings'] = build_findings(an, config)
+  an['headline'] = F.headline_of(an['findings'][0])
   return json_safe(an)

@@ -29,7 +29,7 @@ def make_plots(an: dict, runs: list, plot_dir: str) -> list[str]:
   for a, v in arms.items():
     cells, series = cells_by_rank(runs, a), {}
     for r, g in v['by_rank'].items():
-      x, y = collapse_points(cells[int(r)])
+      x, y, _ = collapse_points(cells[int(r)])
       series[f'r{r}'] = {'x': x, 'y': y, 'fit': g['fit']}
       acc[f'{a} r{r}'] = _acc_matrix(cells[int(r)], an['lrs'])
     paths.append(
