@@ -10,7 +10,7 @@ Runtime: full config (4 arms, N ∈ {10, 100, 500}, 10 seeds, budget 10 000 epis
 Expected result: SL with the large step converges in 2 episodes at every N (exponent ≈ 0, CI covering 0),
 SL with the small step needs a few more episodes growing slowly with N; RL-EoE's episodes scale roughly
 linearly in N (exponent CI near 1); the shaped RL-Step mostly times out at N ≥ 100; the dense per-token
-reward behaves like SL (a handful of episodes, nearly flat in N). The report's audit section says which.
+reward behaves like SL (a handful of episodes, nearly flat in N). The report's audit checks say which.
 """
 
 from configs.common import base_config, variant
@@ -35,6 +35,7 @@ def get_config(arg=None):
   c.baseline_decay = 0.9  # EMA baseline for REINFORCE
   c.converge_prob = 0.5  # done when argmax = y* and π(y*) >= this
   c.shaped_reward = 'linear'  # RL-Step's partial credit: 'linear' 1-|a-y|/(N-1), or 'neg_abs' -|a-y|
+  c.n_boot = 2000  # bootstrap replicates of the scaling fits (analysis only; tests use fewer)
 
   return variant(
     c,

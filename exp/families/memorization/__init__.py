@@ -14,7 +14,8 @@ Arms: ``sl`` (cross-entropy; its learning rate is a grid axis, a large and a sma
 1 − |a − y*|/(N − 1), or −|a − y*|), ``rl_step_dense`` (the audit arm: y* emitted as ⌈log2 N⌉ binary
 tokens, each rewarded for its own correctness).
 
-Modules: ``program`` (the pure per-arm JAX functions), ``analysis`` (host statistics, audit, headline),
+Modules: ``program`` (the pure per-arm JAX functions), ``analysis`` (host statistics and audit numbers),
+``checks`` and ``findings`` (the write-up's claims as checks over those numbers; the headline),
 ``report`` (the markdown report and plots). This file only wires them to the config.
 """
 

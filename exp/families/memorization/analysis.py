@@ -1,5 +1,6 @@
 """Host-side analysis of the memorization family (numpy/scipy): episodes to converge per series and N,
-power-law scaling fits, SL-vs-RL comparisons, the audit numbers and the headline."""
+power-law scaling fits, SL-vs-RL comparisons (Holm within each finding's family), pooled tests at the
+larger N's, the audit numbers, and the findings (``findings.build_findings``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import math
 
 import numpy as np
 
-from exp.analysis import report, stats
+from exp.analysis import stats
+from exp.analysis.findings import headline_of
 from exp.core.workdir import finite_or_none
 
 ARMS = ('sl', 'rl_eoe', 'rl_step', 'rl_step_dense')
@@ -17,9 +19,12 @@ CLAIM = {
   'ns': (10, 100, 500),
   'sl': (2, 2, 2),
   'rl_eoe': (19, 129, 599),
+  'rl_step': ('7004', 'timeout', 'timeout'),
   'exponent': 0.89,
   'r2': 0.967,
   'g_sl_vs_rl_eoe': -8.2,
+  'g_sl_vs_rl_step': -15.3,
+  'advantage': '9×, 64×, 299×',
 }
 
 
@@ -51,13 +56,15 @@ def series_of(runs: list[dict], config) -> dict:
 
 
 def _cell(c: dict) -> dict:
-  """Summary of one (series, N) cell: counts, censored median, descriptives of the converged runs."""
+  """Summary of one (series, N) cell: counts (converged, censored and diverged apart), censored median,
+  descriptives of the converged runs, and the per-seed times (diverged runs have none)."""
   ep, obs = np.array(c['episodes']), np.array(c['observed'], bool)
   summary = stats.censored_summary(ep, obs) if len(ep) else None
   conv = ep[obs]
   return {
     'n_runs': len(ep) + c['diverged'],
     'converged': int(obs.sum()),
+    'censored': int((~obs).sum()),
     'diverged': c['diverged'],
     'median': finite_or_none(summary['median']) if summary else None,
     'median_ci95': [finite_or_none(v) for v in summary['median_ci95']] if summary else None,
@@ -66,10 +73,11 @@ def _cell(c: dict) -> dict:
     'all_converged': bool(len(ep) and obs.all()),
     'episodes': ep.tolist(),
     'observed': obs.tolist(),
+    'seeds': [int(v) for v in c['seeds']],
   }
 
 
-def _series_cells_and_fit(s: dict, ns: list, seed: int) -> tuple[dict, dict]:
+def _series_cells_and_fit(s: dict, ns: list, seed: int, n_boot: int) -> tuple[dict, dict]:
   """The cells of one series and its power-law fits: over converged per-seed points (bootstrap over
   seeds) and over the cells' medians."""
   cells = {}
@@ -86,7 +94,7 @@ def _series_cells_and_fit(s: dict, ns: list, seed: int) -> tuple[dict, dict]:
     gs += list(np.array(c['seeds'])[obs])
   fit, fit_medians = None, None
   if len(set(xs)) >= 2:
-    fit = stats.power_law(np.array(xs, float), np.array(ys), groups=np.array(gs), seed=seed)
+    fit = stats.power_law(np.array(xs, float), np.array(ys), groups=np.array(gs), n_boot=n_boot, seed=seed)
     med = [
       (n, cells[str(n)]['median']) for n in ns if str(n) in cells and cells[str(n)]['median'] is not None
     ]
@@ -97,9 +105,14 @@ def _series_cells_and_fit(s: dict, ns: list, seed: int) -> tuple[dict, dict]:
   return cells, {'per_seed': fit, 'medians': fit_medians}
 
 
+# One Holm family per finding: the SL-vs-RL comparisons the write-up's claim makes, and the SL-vs-dense
+# comparisons of the audit arm. The table and the checks read the same adjusted p from each row.
+FAMILIES = {'sl_vs_rl': ('rl_eoe', 'rl_step'), 'sl_vs_dense': ('rl_step_dense',)}
+
+
 def _compare(a: dict, b: dict, other: str, n: int) -> dict:
   """SL (cell ``a``) vs arm ``other`` (cell ``b``) at one N: t-tests only where both groups fully
-  converged (censored times never enter one)."""
+  converged (censored times never enter one); its primary p is the log10 Student p, else log-rank."""
   ea, eb = np.array(a['episodes']), np.array(b['episodes'])
   oa, ob = np.array(a['observed'], bool), np.array(b['observed'], bool)
   row = {
@@ -113,45 +126,85 @@ def _compare(a: dict, b: dict, other: str, n: int) -> dict:
   if oa.all() and ob.all():
     row['raw'] = stats.compare(ea, eb, paired=_paired(a, b))
     row['log10'] = stats.compare(np.log10(ea), np.log10(eb), paired=_paired(a, b))
+    row['primary_test'], row['primary_p'] = 'log10 Student t', row['log10']['student']['p']
   else:  # censored times sit above every converged one, so a rank test stays valid
     row['mann_whitney_censored'] = stats.compare(ea, eb)['mann_whitney']
+    row['primary_test'], row['primary_p'] = 'log-rank', row['logrank']['p']
   return row
 
 
 def _comparisons(ser: dict, ns: list) -> list[dict]:
-  """SL vs each RL arm, per N, Holm-adjusted together (log10 Student p, else log-rank p)."""
+  """SL vs each RL arm, per N; Holm-adjusted within each family of FAMILIES."""
   comparisons = []
-  if 'sl' in ser:
-    for other in [k for k in ('rl_eoe', 'rl_step', 'rl_step_dense') if k in ser]:
+  if 'sl' not in ser:
+    return comparisons
+  for family, others in FAMILIES.items():
+    rows = []
+    for other in [k for k in others if k in ser]:
       for n in ns:
         a, b = ser['sl']['by_n'].get(n), ser[other]['by_n'].get(n)
         if not a or not b or not a['episodes'] or not b['episodes']:
           continue
-        comparisons.append(_compare(a, b, other, n))
-  ps = [c['log10']['student']['p'] if 'log10' in c else c['logrank']['p'] for c in comparisons]
-  for c, p in zip(comparisons, stats.holm(ps)):
-    c['holm_p'] = p
+        rows.append(_compare(a, b, other, n))
+    for c, p in zip(rows, stats.holm([c['primary_p'] for c in rows])):
+      c['family'], c['holm_p'] = family, p
+    comparisons += rows
   return comparisons
 
 
+def _pooled(ser: dict, arm: str, ns: list) -> dict | None:
+  """``arm`` at the N's ``ns`` pooled (one budget, so times pool): converged, censored and diverged
+  counts, and SL (large step) vs ``arm`` by Fisher exact on the converged counts and by log-rank."""
+  if arm not in ser or 'sl' not in ser:
+    return None
+  cells = {k: [ser[k]['by_n'][n] for n in ns if n in ser[k]['by_n']] for k in ('sl', arm)}
+  if not cells[arm]:
+    return None
+  pool = {}
+  for k, cs in cells.items():
+    ep = np.concatenate([np.array(c['episodes'], float) for c in cs])
+    ob = np.concatenate([np.array(c['observed'], bool) for c in cs])
+    pool[k] = (ep, ob, sum(c['diverged'] for c in cs))
+  (ea, oa, _), (eb, ob, div) = pool['sl'], pool[arm]
+  out = {
+    'ns': list(ns),
+    'converged': int(ob.sum()),
+    'censored': int((~ob).sum()),
+    'diverged': int(div),
+    'runs': int(ob.size + div),
+    'censored_frac': float((~ob).mean()) if ob.size else None,
+    'fisher': None,
+    'logrank': None,
+  }
+  if ea.size and eb.size:
+    out['fisher'] = stats.fisher(int(oa.sum()), int(oa.size), int(ob.sum()), int(ob.size))
+    out['logrank'] = stats.logrank(ea, oa, eb, ob)
+  return out
+
+
 def analyze(runs: list[dict], config) -> dict:
+  from .findings import build_findings  # findings reads this module's CLAIM and LABELS
+
   ser = series_of(runs, config)
   ns = sorted(tuple(config.ns))
-  budget = config.num_steps
+  n_boot = int(config.get('n_boot', 2000))
   cells, fits = {}, {}
   for key, s in ser.items():
-    cells[key], fits[key] = _series_cells_and_fit(s, ns, config.seed)
-  comparisons = _comparisons(ser, ns)
+    cells[key], fits[key] = _series_cells_and_fit(s, ns, config.seed, n_boot)
+  larger = ns[1:]  # "the larger N's": every N but the smallest
   analysis = {
-    'budget': budget,
+    'budget': config.num_steps,
     'ns': ns,
     'cells': cells,
     'fits': fits,
-    'comparisons': comparisons,
+    'comparisons': _comparisons(ser, ns),
+    'larger_ns': {arm: _pooled(ser, arm, larger) for arm in ARMS[1:] if arm in ser},
     'labels': {k: s['label'] for k, s in ser.items()},
+    'sl_lrs': {k: s['lr'] for k, s in ser.items() if s['arm'] == 'sl'},
   }
-  analysis['audit'] = _audit(analysis, ser)
-  analysis['headline'] = _headline(analysis)
+  analysis['audit'] = _audit(analysis)
+  analysis['findings'] = build_findings(analysis, config)
+  analysis['headline'] = headline_of(analysis['findings'][0])
   return analysis
 
 
@@ -159,83 +212,15 @@ def _paired(a, b) -> bool:
   return a['seeds'] == b['seeds']
 
 
-def _audit(an: dict, ser: dict) -> dict:
-  """Numbers behind the audit paragraph, all computed here from the runs and the claim's inputs."""
+def _audit(an: dict) -> dict:
+  """Numbers behind the audit checks, computed from the runs and the claim's inputs: the power law
+  through the published RL-EoE means, and the RL-EoE SD that the published g implies at its N."""
   claim_fit = stats.power_law(np.array(CLAIM['ns'], float), np.array(CLAIM['rl_eoe'], float), n_boot=0)
-  out = {'claim_means_fit': {'exponent': claim_fit['exponent'], 'r2': claim_fit['r2']}}
-  # g = -8.2 at N=10 with SL SD≈0 implies a pooled SD of Δ/|g|/J and an RL SD of √2 times that.
+  # g at the claim's smallest N with SL's SD ≈ 0 implies a pooled SD of Δ·J/|g| and an RL SD of √2 times it.
   j = 1 - 3 / (4 * 18 - 1)
   pooled = (CLAIM['rl_eoe'][0] - CLAIM['sl'][0]) * j / abs(CLAIM['g_sl_vs_rl_eoe'])
-  out['claim_implied_rl_sd_n10'] = pooled * math.sqrt(2)
-  cells = an['cells'].get('rl_eoe', {})
-  smallest = str(min(an['ns']))
-  if smallest in cells and cells[smallest]['describe']:
-    d = cells[smallest]['describe']
-    out['observed_rl_eoe_n_small'] = {'n': int(smallest), 'mean': d['mean'], 'sd': d['sd']}
-  # Does the dense per-token reward behave like SL or like RL-EoE? By scaling: compare exponent CIs.
-  fits = {k: an['fits'].get(k, {}).get('per_seed') for k in ('sl', 'rl_eoe', 'rl_step_dense')}
-  if fits['rl_eoe'] and fits['rl_step_dense']:
-    d_lo, d_hi = fits['rl_step_dense']['exponent_ci95']
-    r_lo, r_hi = fits['rl_eoe']['exponent_ci95']
-    if d_hi < r_lo:
-      scaling = 'sl'  # scales clearly slower than RL-EoE
-    elif d_lo > 0 and d_hi >= r_lo:
-      scaling = 'rl_eoe'  # grows with N, compatible with RL-EoE's exponent
-    else:
-      scaling = 'unclear'
-    out['dense_scaling_like'] = scaling
-    out['dense_exponent'] = fits['rl_step_dense']['exponent']
-    out['dense_exponent_ci95'] = fits['rl_step_dense']['exponent_ci95']
-    big = str(max(an['ns']))
-    med = {k: an['cells'].get(k, {}).get(big, {}).get('median') for k in ('sl', 'rl_eoe', 'rl_step_dense')}
-    out['largest_n'] = int(big)
-    out['medians_at_largest_n'] = med
-  return out
-
-
-def _headline(an: dict) -> dict:
-  rl, sl = (an['fits'].get(k, {}).get('per_seed') for k in ('rl_eoe', 'sl'))
-  n_big = str(max(an['ns']))
-  parts = []
-  if sl:
-    parts.append(f'SL exponent {report.fmt_ci(sl["exponent"], sl["exponent_ci95"])}')
-  if rl:
-    parts.append(
-      f'RL-EoE exponent {report.fmt_ci(rl["exponent"], rl["exponent_ci95"])}, R² {report.fmt(rl["r2"])}'
-    )
-  step = an['cells'].get('rl_step', {})
-  big_ns = [n for n in an['ns'] if n >= 100 and str(n) in step]
-  if big_ns:
-    conv = sum(step[str(n)]['converged'] for n in big_ns)
-    tot = sum(step[str(n)]['n_runs'] for n in big_ns)
-    parts.append(f'RL-Step converged {conv}/{tot} at N ≥ 100')
-  effect = None
-  cmp = next(
-    (c for c in an['comparisons'] if c['b'] == 'rl_eoe' and str(c['n']) == n_big and 'log10' in c), None
-  )
-  if cmp:
-    effect = {
-      'name': f"Hedges' g, log10 episodes, SL − RL-EoE at N={n_big}",
-      'value': cmp['log10']['hedges_g'],
-      'ci95': cmp['log10']['hedges_g_ci95'],
-    }
-  reproduced = None
-  if rl and sl:
-    sl_flat = sl['exponent_ci95'][0] <= 0.1 and abs(sl['exponent']) < 0.15
-    rl_scales = rl['exponent_ci95'][0] > 0.5
-    reproduced = bool(sl_flat and rl_scales)
-  verdict = (
-    'SL is flat in N while RL-EoE scales with N, as claimed'
-    if reproduced
-    else 'The claimed pattern (SL flat, RL-EoE ∝ N^~0.9) is not fully reproduced; see the table'
-    if reproduced is False
-    else 'not enough arms to judge'
-  )
   return {
-    'finding': 'Memorization: SL vs RL (end-of-episode / per-step reward)',
-    'claim': 'SL 2 episodes at every N; RL-EoE ∝ N^0.89; RL-Step times out',
-    'result': '; '.join(parts),
-    'effect': effect,
-    'verdict': verdict,
-    'reproduced': reproduced,
+    'claim_means_fit': {'exponent': claim_fit['exponent'], 'r2': claim_fit['r2']},
+    'claim_n': CLAIM['ns'][0],
+    'claim_implied_rl_sd': pooled * math.sqrt(2),
   }
