@@ -17,11 +17,25 @@ _WORKDIR = flags.DEFINE_string(
   'workdir', None, 'directory for checkpoints, metrics and results; rerun with the same workdir to resume'
 )
 _REPORT_ONLY = flags.DEFINE_bool('report_only', False, 'rebuild report.md and plots/ from results.json')
+_COORDINATOR = flags.DEFINE_string(
+  'coordinator_address', None, 'multi-process runs: host:port of process 0 (or TENFOLD_COORDINATOR_ADDRESS)'
+)
+_NUM_PROCESSES = flags.DEFINE_integer(
+  'num_processes', None, 'multi-process runs: how many (or TENFOLD_NUM_PROCESSES)'
+)
+_PROCESS_ID = flags.DEFINE_integer(
+  'process_id', None, 'multi-process runs: this one, 0-based (or TENFOLD_PROCESS_ID)'
+)
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
 def main(argv):
-  return cli.launch(_CONFIG.value, _WORKDIR.value, _REPORT_ONLY.value, argv)
+  distributed = {
+    'coordinator_address': _COORDINATOR.value,
+    'num_processes': _NUM_PROCESSES.value,
+    'process_id': _PROCESS_ID.value,
+  }
+  return cli.launch(_CONFIG.value, _WORKDIR.value, _REPORT_ONLY.value, argv, distributed)
 
 
 if __name__ == '__main__':

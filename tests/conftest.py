@@ -2,6 +2,7 @@
 it through the environment), and helpers to run the real launcher."""
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -56,6 +57,17 @@ def run_cli(*args, env=None, timeout=300):
     text=True,
     timeout=timeout,
   )
+
+
+def same_runs(a_runs, b_runs):
+  """Same runs, statuses and metrics up to 1e-4 (sharded programs differ from one device in the last bits)."""
+  assert len(a_runs) == len(b_runs)  # pads dropped
+  for a, b in zip(a_runs, b_runs):
+    assert (a['arm'], a['seed'], a['grid'], a['status']) == (b['arm'], b['seed'], b['grid'], b['status'])
+    for k, v in a['metrics'].items():
+      w = b['metrics'][k]
+      ok = math.isclose(v, w, rel_tol=1e-4, abs_tol=1e-6) if isinstance(v, float) else v == w
+      assert ok, (k, a, b)
 
 
 def read_results(workdir):

@@ -68,14 +68,14 @@ def explain(error: Exception, argv: list[str]) -> str:
   return _first_line(error)
 
 
-def launch(config, workdir: str, report_only: bool, argv: list[str]) -> int:
+def launch(config, workdir: str, report_only: bool, argv: list[str], distributed: dict | None = None) -> int:
   from exp.core import runner  # imported here so flag errors never pay for jax start-up
 
   if len(argv) > 1:
     fail(f'unexpected arguments {argv[1:]}; use --config=FILE --workdir=DIR [--config.key=value]')
   quiet_logging()
   try:
-    outcome = runner.run(config, workdir, report_only=report_only)
+    outcome = runner.run(config, workdir, report_only=report_only, distributed=distributed)
   except ConfigError as e:
     fail(_flag_name(e.key) + ': ' + str(e).split(': ', 1)[1])
   return 0 if outcome.status in ('complete', 'reported') else INTERRUPTED
@@ -92,7 +92,8 @@ def quiet_logging() -> None:
 
 
 def _flag_name(key: str) -> str:
-  return f'--{key}' if key in ('workdir', 'report_only') else f'--config.{key}'
+  engine_flags = ('workdir', 'report_only', 'coordinator_address', 'num_processes', 'process_id')
+  return f'--{key}' if key in engine_flags else f'--config.{key}'
 
 
 def _config_files() -> list[str]:

@@ -36,6 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -208,7 +209,7 @@ class Placement:
       if m > n:
         x = jnp.concatenate([x, jnp.repeat(x[-1:], m - n, axis=0)], axis=0)
       if self.mesh is not None:
-        x = jax.device_put(x, NamedSharding(self.mesh, P('runs')))
+        x = _to_global(x, NamedSharding(self.mesh, P('runs')))
       return x
 
     return jax.tree.map(pad, tree)
@@ -221,10 +222,70 @@ def placement_for(batch_size: int) -> Placement:
   return Placement(None)
 
 
-def maybe_init_distributed() -> None:
-  """Multi-host jobs (TPU pod slices, GPU clusters) set TENFOLD_DISTRIBUTED=1; jax reads the rest."""
-  if os.environ.get('TENFOLD_DISTRIBUTED') == '1':
-    jax.distributed.initialize()
+def _to_global(x, sharding):
+  """Places a host-side (or local) array on ``sharding``. Across processes each process holds the whole
+  array and contributes its own devices' shards (device_put refuses a sharding with devices of other
+  processes, typed PRNG keys included)."""
+  if jax.process_count() == 1:
+    return jax.device_put(x, sharding)
+  return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
+
+
+def _host(tree, n: int):
+  """The first n rows of every leaf, as numpy on this host (gathered from every process when a leaf is
+  spread over several)."""
+
+  def get(x):
+    if getattr(x, 'is_fully_addressable', True):
+      return jax.device_get(x[:n])
+    return np.asarray(multihost_utils.process_allgather(x, tiled=True))[:n]
+
+  return jax.tree.map(get, tree)
+
+
+DISTRIBUTED_ENV = {
+  'coordinator_address': 'TENFOLD_COORDINATOR_ADDRESS',
+  'num_processes': 'TENFOLD_NUM_PROCESSES',
+  'process_id': 'TENFOLD_PROCESS_ID',
+}
+
+
+def distributed_settings(flags: dict | None = None) -> dict | None:
+  """The multi-process settings from flags, else from the TENFOLD_* variables: None (one process), {}
+  (TENFOLD_DISTRIBUTED=1: jax detects the cluster, e.g. SLURM or a TPU slice) or all three of
+  coordinator_address, num_processes, process_id. ConfigError names a missing or bad one."""
+  given = {k: v for k, v in (flags or {}).items() if v is not None}
+  for k, env in DISTRIBUTED_ENV.items():
+    if k not in given and os.environ.get(env):
+      given[k] = os.environ[env]
+  if not given:
+    return {} if os.environ.get('TENFOLD_DISTRIBUTED') == '1' else None
+  missing = [k for k in DISTRIBUTED_ENV if k not in given]
+  if missing:
+    raise ConfigError(
+      missing[0],
+      f'multi-process runs need --coordinator_address, --num_processes and --process_id together (or TENFOLD_COORDINATOR_ADDRESS, TENFOLD_NUM_PROCESSES, TENFOLD_PROCESS_ID); missing {", ".join(missing)}',
+    )
+  try:
+    num, pid = int(given['num_processes']), int(given['process_id'])
+  except ValueError:
+    raise ConfigError(
+      'num_processes',
+      f'num_processes and process_id must be integers, got {given["num_processes"]!r}, {given["process_id"]!r}',
+    ) from None
+  if num < 1 or not 0 <= pid < num:
+    raise ConfigError(
+      'process_id', f'must be in [0, num_processes) = [0, {num}), got {pid} (num_processes {num})'
+    )
+  return {'coordinator_address': str(given['coordinator_address']), 'num_processes': num, 'process_id': pid}
+
+
+def maybe_init_distributed(settings: dict | None = None) -> None:
+  """Starts jax's multi-process runtime once: with the given coordinator, process count and id, or with
+  jax's own cluster detection ({}). None: a single process."""
+  if settings is None or jax.distributed.is_initialized():
+    return
+  jax.distributed.initialize(**settings)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -248,11 +309,17 @@ def prepare(config, workdir: str):
 
 
 def run(
-  config, workdir: str, report_only: bool = False, max_chunks: int | None = None, quiet: bool = False
+  config,
+  workdir: str,
+  report_only: bool = False,
+  max_chunks: int | None = None,
+  quiet: bool = False,
+  distributed: dict | None = None,
 ) -> Outcome:
   """Runs (or resumes, or reports) an experiment. ``max_chunks`` stops after that many chunks with the
-  checkpoint finalized, as a preemption would (used by tests)."""
-  maybe_init_distributed()  # before anything touches a jax backend
+  checkpoint finalized, as a preemption would (used by tests). ``distributed``: multi-process settings
+  (``distributed_settings``); every process runs the same call, process 0 writes the files."""
+  maybe_init_distributed(distributed_settings(distributed))  # before anything touches a jax backend
   module, wd, stored = prepare(config, workdir)
   sha = config_sha256(config)
   log = (lambda m: None) if quiet else say
@@ -310,10 +377,11 @@ def _run_locked(exp: Experiment, config, wd: Workdir, sha: str, log, max_chunks)
 
 
 def _write_report(exp: Experiment, results: dict, config, wd: Workdir) -> str:
+  if jax.process_index() != 0:  # only process 0 writes files (the report draws its plots)
+    return ''
   os.makedirs(wd.plots, exist_ok=True)
   text = exp.report(results['analysis'], results['runs'], MetricsLog(wd.metrics), config, wd.plots)
-  if jax.process_index() == 0:
-    write_atomic(wd.report, text)
+  write_atomic(wd.report, text)
   return text
 
 
@@ -396,7 +464,8 @@ def _start_position(mngr, exp: Experiment, wd: Workdir, log) -> _Position:
   """Resume order step 3: the newest readable checkpoint's position, or a fresh start."""
   progress, ck_step = _restore_latest(mngr, wd, log)
   if progress is None:
-    truncate(wd.metrics, 0)
+    if jax.process_index() == 0:
+      truncate(wd.metrics, 0)
     return _Position()
   pos = _Position(
     arm_i=progress['arm_index'],
@@ -406,7 +475,8 @@ def _start_position(mngr, exp: Experiment, wd: Workdir, log) -> _Position:
     ck_counter=ck_step + 1,
     fresh=False,
   )
-  truncate(wd.metrics, progress['metrics_bytes'])
+  if jax.process_index() == 0:
+    truncate(wd.metrics, progress['metrics_bytes'])
   arm_name = exp.arms[pos.arm_i].name if pos.arm_i < len(exp.arms) else '-'
   log(
     f'[{exp.name}] resuming from checkpoint {ck_step}: arm {arm_name}, '
@@ -483,7 +553,7 @@ def _run_batch(exp, arm, programs, batch, num_batches, config, mngr, wd, pos, lo
   t_begin, steps_begin, last_print = time.time(), pos.start, 0.0
   while pos.start < total_steps:
     carry, metrics = chunk_fn(carry, hp_d, keys_d, jnp.int32(pos.start))
-    flags = jax.device_get({k: carry[k][:n] for k in ('done', 'diverged')})
+    flags = _host({k: carry[k] for k in ('done', 'diverged')}, n)
     _append_metrics(
       wd.metrics,
       arm.name,
@@ -491,7 +561,7 @@ def _run_batch(exp, arm, programs, batch, num_batches, config, mngr, wd, pos, lo
       pos.start,
       config.log_every,
       total_steps,
-      jax.device_get(jax.tree.map(lambda x: x[:n], metrics)),
+      _host(metrics, n),
     )
     pos.start += config.chunk_steps
     all_stopped = bool(np.all(flags['done'] | flags['diverged']))
@@ -514,7 +584,7 @@ def _run_batch(exp, arm, programs, batch, num_batches, config, mngr, wd, pos, lo
       break
     if max_chunks is not None and pos.chunks_done >= max_chunks:
       return None
-  return jax.device_get(jax.tree.map(lambda x: x[:n], final_fn(carry, hp_d)))
+  return _host(final_fn(carry, hp_d), n)
 
 
 def pretrain_cache_key(exp: Experiment, config, seeds) -> str:
@@ -565,13 +635,13 @@ def _pretrain(exp: Experiment, config, wd: Workdir, seeds, log, write_lines: boo
         start,
         config.log_every,
         arm.num_steps,
-        jax.device_get(jax.tree.map(lambda x: x[:n], metrics)),
+        _host(metrics, n),
       )
-    final = jax.device_get(jax.tree.map(lambda x: x[:n], final_fn(carry, {})))
+    final = _host(final_fn(carry, {}), n)
     records = _records(arm, runs, final, arm.done is not None)
     for r in records:
       r['arm'] = 'pretrain'
-    base = jax.device_get(jax.tree.map(lambda x: x[:n], output(carry['state'])))
+    base = _host(output(carry['state']), n)
     with open(wd.metrics) as f:
       f.seek(before)
       lines = f.read()

@@ -1,23 +1,12 @@
 """The runs axis sharded over 4 simulated host devices (9 runs padded to 12) gives the results of 1
 device, and its checkpoints (unpadded) resume on 1 device."""
 
-import math
 import os
 import shutil
 
-from conftest import WALK, WALK_3, WALK_3_FLAGS, load_config, read_results, run_cli
+from conftest import WALK, WALK_3, WALK_3_FLAGS, load_config, read_results, run_cli, same_runs
 
 from exp.core import runner
-
-
-def _same_runs(a_runs, b_runs):
-  assert len(a_runs) == len(b_runs)  # pads dropped
-  for a, b in zip(a_runs, b_runs):
-    assert (a['arm'], a['seed'], a['grid'], a['status']) == (b['arm'], b['seed'], b['grid'], b['status'])
-    for k, v in a['metrics'].items():
-      w = b['metrics'][k]
-      ok = math.isclose(v, w, rel_tol=1e-4, abs_tol=1e-6) if isinstance(v, float) else v == w
-      assert ok, (k, a, b)
 
 
 def test_four_devices_match_one_and_resume_on_one(walk_three_seeds, tmp_path):
@@ -30,7 +19,7 @@ def test_four_devices_match_one_and_resume_on_one(walk_three_seeds, tmp_path):
     env={'XLA_FLAGS': '--xla_force_host_platform_device_count=4'},
   )
   assert out.returncode == 0, out.stderr[-2000:]
-  _same_runs(read_results(work)['runs'], one['runs'])
+  same_runs(read_results(work)['runs'], one['runs'])
 
   # Preempted after its first chunk on 4 devices: drop what came later and resume here, on 1 device.
   os.remove(work / 'results.json')
@@ -41,4 +30,4 @@ def test_four_devices_match_one_and_resume_on_one(walk_three_seeds, tmp_path):
   assert (ck / str(steps[0]) / 'state').is_dir()  # saved mid-run by 4 devices: the batch's state
   resumed = runner.run(load_config(WALK, **WALK_3), str(work), quiet=True)
   assert resumed.status == 'complete'
-  _same_runs(resumed.results['runs'], one['runs'])
+  same_runs(resumed.results['runs'], one['runs'])
