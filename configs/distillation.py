@@ -6,7 +6,9 @@ Command:
 
 Runtime (2-core CPU shared with other jobs): full config 1 min 50 s wall at load average ~5 (3 min 24 s at
 ~7), 84 s of CPU time: pretraining 10 seeds x 600 steps ~25 s, XLA compiles ~30 s, then 2 arms x 10 setups
-x 10 seeds x 100 steps. The smoke variant: ~40 s wall on the same machine, almost all of it compiling.
+x 10 seeds x 100 steps; measured before the lr-sensitivity arms were added (2 arms x 2 lrs x 10 seeds x
+100 steps and one more compile per arm; not re-timed). The smoke variant: ~60 s wall on an idle machine,
+almost all of it compiling (several minutes under heavy load).
 
 Expected result (measured, 10 seeds): arm context — the source's setup (unshifted SFT, sampled-token
 estimator, stale sampler) logs a ~1000x KL "spike" across the switch (copy-task SFT loss ~0.006 before,
@@ -14,11 +16,16 @@ KL estimate ~6.5 after) while the exact fresh-sample KL changes ~1.0x: the stude
 during the off-policy phase (legal rate 0.51 -> 0.13 by step 49, change point at step ~7) and ends at a
 legal rate ~0.15 vs ~0.95 on-only. The correct hybrid (shifted SFT) neither jumps (exact ratio ~1.0x) nor
 collapses and ends level with on-only (~0.95). Arm size_gap: the same pattern (logged ratio ~55x), and the
-correct hybrid beats on-only (~0.98 vs ~0.94). The logged ratio's size is set by how far the copy loss was
-driven down before the switch: with lr 3e-3 (3 seeds, measured while tuning) the copy loss is still ~0.4
-at the switch and the logged ratio only ~9x (change point ~step 35), while the exact ratio stays ~1.0x.
-lr 1e-2 is kept: the correct setups do equally well at both, and it gives the source's bug its strongest
-showing (the prototype saw ~250x).
+correct hybrid beats on-only (~0.98 vs ~0.94). The logged ratio's size is set by
+how far the copy loss was driven down before the switch: with lr 3e-3 (3 seeds, measured while tuning)
+the copy loss is still ~0.4 at the switch and the logged ratio only ~9x (change point ~step 35), while the
+exact ratio stays ~1.0x. lr 1e-2 is kept: the correct setups do equally well at both, and it gives the
+source's bug its strongest showing (the prototype saw ~250x). Because lr was tuned this way, the source's
+setup is also run at sensitivity_lrs (1e-3, 3e-3) and the report's spike finding checks at which lrs the
+logged spike exceeds spike_threshold (arm context, from the tuning runs: only at 1e-2, so that check
+fails and the finding would read "partly"; not yet measured with 10 seeds). From the numbers above, the
+main finding (the correct hybrid collapses at the switch) reads "not reproduced" in both arms, and the
+downstream drop in the source's own setup "reproduced".
 """
 
 from configs.common import base_config, variant
@@ -74,6 +81,10 @@ def get_config(arg=None):
   # Analysis.
   c.spike_threshold = 10.0  # a KL ratio across the switch at least this large "reads as a spike"
   c.change_drop = 0.2  # change point: first step whose legal rate is this far below its start
+  # lr sensitivity: the source's setup is also run at these learning rates (arms `<arm>_lrs`, lr a grid
+  # axis; the arm's own lr is run by its main grid), so the report checks at which lrs the logged spike
+  # exceeds spike_threshold. () turns it off.
+  c.sensitivity_lrs = (1e-3, 3e-3)
 
   return variant(
     c,

@@ -18,6 +18,9 @@ shares the teacher, the teacher-sample pool, the student init and the sampling n
   ``sampled``   the on-policy loss: 0 = the exact per-token divergence (GKD), 1 = the source's sampled-token
                 estimator (advantage = clip(−(log p_S − log p_T), ±clip), policy gradient);
   ``stale``     1 = on-policy samples come from a sampler refreshed only at the switch (as in the source).
+After the main arms, one arm ``<arm>_lrs`` per student arm runs the source's setup at each lr of
+``config.sensitivity_lrs`` (a traced grid axis ``lr``): the report checks at which lrs the logged spike
+exceeds ``spike_threshold``. Running last, they leave the main arms' runs and log lines unchanged.
 
 Per step (before the update, on fresh student samples): ``kl_exact`` (exact per-token reverse KL),
 ``kl_est`` (the source's single-sample estimate), ``kl_est_stale`` (the same estimate on the stale
@@ -40,14 +43,18 @@ from exp.families.distillation.common import (  # noqa: F401 - re-exported: test
   ARMS,
   CORRECT_SETUP,
   GRID_NAMES,
+  LR_ARM_SUFFIX,
   ON_LOSSES,
   PROMPT,
   SCHEDULES,
   SFT_LOSSES,
   SOURCE_SETUP,
+  arm_lr,
+  sensitivity_lrs,
   setup_key,
   setup_label,
   setups,
+  source_point,
 )
 from losses import distill
 from models import lm
@@ -137,10 +144,11 @@ def validate(config) -> None:
   cfglib.require_names(config, 'sft_losses', SFT_LOSSES)
   cfglib.require_names(config, 'on_losses', ON_LOSSES)
   cfglib.require_bool(config, 'stale_sampler')
-  if not config.spike_threshold > 1.0:
-    raise ConfigError('spike_threshold', f'must be > 1, got {config.spike_threshold}')
-  if not 0.0 < config.change_drop < 1.0:
-    raise ConfigError('change_drop', f'must be in (0, 1), got {config.change_drop}')
+  cfglib.require_float(config, 'spike_threshold', 1.0, low_open=True)
+  cfglib.require_float(config, 'change_drop', 0.0, 1.0, low_open=True, high_open=True)
+  for lr in cfglib.require_floats(config, 'sensitivity_lrs', nonempty=False):
+    if not lr > 0:
+      raise ConfigError('sensitivity_lrs', f'must contain positive learning rates only, got {lr}')
 
 
 def build(config) -> Experiment:
@@ -151,15 +159,22 @@ def build(config) -> Experiment:
   )
   pre_init, pre_step, pre_eval, pre_output = program.make_pretrain(config, base_model)
   pretrain = Arm('pretrain', {}, pre_init, pre_step, pre_eval, num_steps=config.pretrain_steps)
-  students = {'context': (base_model, config.lr), 'size_gap': (small_model, config.size_gap_lr)}
+  students = {'context': base_model, 'size_gap': small_model}
   arms = []
   for name in cfglib.arm_names(config):
-    student, lr = students[name]
-    init, step, evaluate = program.make_arm(config, base_model, student, lr, fresh_init=name == 'size_gap')
+    fns = program.make_arm(config, base_model, students[name], arm_lr(config, name), name == 'size_gap')
     grid = {k: np.array([p[k] for p in setups(config)], np.float32) for k in GRID_NAMES}
-    arms.append(
-      Arm(name=name, grid=grid, init=init, step=step, evaluate=evaluate, num_steps=config.num_steps)
-    )
+    arms.append(Arm(name, grid, *fns, num_steps=config.num_steps))
+  # After the main arms, so their runs (and metrics.jsonl lines) come first and are unchanged: the
+  # source's setup once per learning rate in config.sensitivity_lrs, lr a traced grid axis.
+  for name in cfglib.arm_names(config):
+    lrs = sensitivity_lrs(config, name)
+    if lrs:
+      fns = program.make_arm(config, base_model, students[name], None, name == 'size_gap')
+      point = source_point(config)
+      grid = {k: np.full(len(lrs), point[k], np.float32) for k in GRID_NAMES}
+      grid['lr'] = np.array(lrs, np.float32)
+      arms.append(Arm(name + LR_ARM_SUFFIX, grid, *fns, num_steps=config.num_steps))
   return Experiment(
     name='distillation',
     arms=tuple(arms),

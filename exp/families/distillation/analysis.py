@@ -1,25 +1,52 @@
 """Statistics of the distillation family (host side, numpy/scipy): per-setup summaries, the spike ratios
-across the switch, hybrid vs on-only comparisons, the audit of each hybrid and the headline.
+across the switch, hybrid vs on-only comparisons, the learning-rate sensitivity of the source's setup, and
+the findings (exp/families/distillation/findings.py).
 
-``analyze(runs, config)`` returns ``{'arms': {arm: {'setups', 'comparisons', 'audit', 'spike_setups'}},
-'pretrain', 'switch_step', 'num_steps', 'claim', 'headline'}``.
+``analyze(runs, config)`` returns ``{'arms': {arm: {'setups', 'comparisons', 'spike_setups',
+'lr_sensitivity'}}, 'pretrain', 'switch_step', 'num_steps', 'claim', 'findings', 'headline'}``.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from exp.analysis import report, stats
+from exp.analysis import findings as F
+from exp.analysis import stats
 from exp.families.distillation.common import (
   ARMS,
   AT_SWITCH,
   CLAIM,
   CORRECT_SETUP,
+  LR_ARM_SUFFIX,
   SOURCE_SETUP,
+  arm_lr,
+  sensitivity_lrs,
   setup_key,
   setup_label,
   setups,
 )
+from exp.families.distillation.findings import build_findings
+
+PHASES = ('before_switch', 'at_switch', 'later')
+PHASE_RULE = (
+  'a setup collapses when more than half of its runs have a change point (exactly half: undecided); its '
+  f'collapse phase is the phase (before the switch, within {AT_SWITCH} steps after it, later) holding the most '
+  'of those change points; a tie for the most is undecided'
+)
+
+
+def collapse_phase(n_with: int, n: int, counts: dict) -> str | None:
+  """PHASE_RULE: 'none' (at most a minority of runs collapse), one of PHASES, or None (undecided: exactly
+  half the runs collapse, or two phases tie for the most change points)."""
+  if n == 0 or 2 * n_with == n:
+    return None
+  if 2 * n_with < n:
+    return 'none'
+  top = max(counts[p] for p in PHASES)
+  winners = [p for p in PHASES if counts[p] == top]
+  return winners[0] if len(winners) == 1 else None
 
 
 def _geo(d: dict) -> dict:
@@ -34,15 +61,18 @@ def _geo(d: dict) -> dict:
   }
 
 
-def _group(runs, config):
-  """{arm: {setup_key: [run records sorted by seed]}} in setup order."""
+def _group(runs, config) -> tuple[dict, dict]:
+  """({arm: {setup_key: [run records sorted by seed]}} in setup order, {arm: [records of `<arm>_lrs`]})."""
   order = [setup_key(g, config.num_steps) for g in setups(config)]
   out: dict = {}
+  lr_runs: dict = {}
   for r in runs:
-    if r['arm'] not in ARMS:
-      continue
-    out.setdefault(r['arm'], {}).setdefault(setup_key(r['grid'], config.num_steps), []).append(r)
-  return {a: {k: sorted(d[k], key=lambda r: r['seed']) for k in order if k in d} for a, d in out.items()}
+    if r['arm'] in ARMS:
+      out.setdefault(r['arm'], {}).setdefault(setup_key(r['grid'], config.num_steps), []).append(r)
+    elif r['arm'].endswith(LR_ARM_SUFFIX) and r['arm'][: -len(LR_ARM_SUFFIX)] in ARMS:
+      lr_runs.setdefault(r['arm'][: -len(LR_ARM_SUFFIX)], []).append(r)
+  groups = {a: {k: sorted(d[k], key=lambda r: r['seed']) for k in order if k in d} for a, d in out.items()}
+  return groups, lr_runs
 
 
 def _vals(recs, key):
@@ -62,6 +92,21 @@ def _ratio(recs, measure):
   with np.errstate(divide='ignore', invalid='ignore'):
     r = np.where(ok, post / np.where(ok, pre, 1.0), np.nan)
   return pre, post, r, int(np.sum(~ok & np.isfinite(pre) & np.isfinite(post)))
+
+
+def _spike(recs, measure: str) -> dict:
+  """One measurement across the switch: before / after, per-seed ratios after/before and their geometric
+  mean (non-positive values cannot enter a ratio: counted, left out)."""
+  pre, post, ratio, nonpos = _ratio(recs, measure)
+  out = {
+    'pre': stats.describe(pre),
+    'post': stats.describe(post),
+    'n_nonpositive': nonpos,
+    'log10_ratio': stats.describe(np.log10(ratio)) if np.isfinite(ratio).any() else None,
+    'ratios': ratio.tolist(),
+  }
+  out['geo'] = _geo(out['log10_ratio'])
+  return out
 
 
 def _setup_summary(recs, config, key) -> dict:
@@ -90,29 +135,23 @@ def _setup_summary(recs, config, key) -> dict:
       at_switch=int(np.sum((cs >= sw) & (cs < sw + AT_SWITCH))),
       later=int(np.sum(cs >= sw + AT_SWITCH)),
     )
-    spikes = {}
-    for m, name in (('fresh', 'kl'), ('stale', 'stale'), ('source', 'source')):
-      pre, post, ratio, nonpos = _ratio(recs, name)
-      spikes[m] = {
-        'pre': stats.describe(pre),
-        'post': stats.describe(post),
-        'n_nonpositive': nonpos,
-        'log10_ratio': stats.describe(np.log10(ratio)) if np.isfinite(ratio).any() else None,
-        'ratios': ratio.tolist(),
-      }
-      spikes[m]['geo'] = _geo(spikes[m]['log10_ratio'])
+    spikes = {
+      m: _spike(recs, name) for m, name in (('fresh', 'kl'), ('stale', 'stale'), ('source', 'source'))
+    }
     out['spikes'] = spikes
     for m in ('stale', 'source'):
       a = np.log10(np.array(spikes[m]['ratios'], float))
       b = np.log10(np.array(spikes['fresh']['ratios'], float))
       ok = np.isfinite(a) & np.isfinite(b)
       out['spikes'][m]['vs_fresh'] = stats.compare(a, b, paired=True) if ok.sum() >= 2 else None
+    ch = out['change']
+    ch['phase'] = collapse_phase(ch['n_with'], ch['n'], ch)
     lp, lq = _vals(recs, 'legal_pre'), _vals(recs, 'legal_post')
     out['legal_at_switch'] = {'pre': stats.describe(lp), 'post': stats.describe(lq)}
   return out
 
 
-def _comparisons(groups: dict, config) -> list[dict]:
+def _comparisons(groups: dict) -> list[dict]:
   """Final legal rate: each hybrid vs the on-only run with the same on-policy loss (paired by seed)."""
   rows = []
   for key, recs in groups.items():
@@ -126,12 +165,17 @@ def _comparisons(groups: dict, config) -> list[dict]:
     paired = [r['seed'] for r in recs] == [r['seed'] for r in groups[ref]]
     if np.isfinite(a).sum() < 1 or np.isfinite(b).sum() < 1:
       continue
+    cmp = stats.compare(a, b, paired=paired)
     rows.append(
       {
         'a': key,
         'b': ref,
         'label': f'{setup_label(key)} vs {setup_label(ref)}',
-        'cmp': stats.compare(a, b, paired=paired),
+        'cmp': cmp,
+        'paired': paired,
+        'a_values': a.tolist(),
+        'b_values': b.tolist(),
+        'power': _power(a, b, cmp['hedges_g'], paired),
       }
     )
   for row, p in zip(rows, stats.holm([r['cmp']['student']['p'] for r in rows])):
@@ -139,40 +183,24 @@ def _comparisons(groups: dict, config) -> list[dict]:
   return rows
 
 
-def _audit_setup(s: dict, cmp: dict | None, config) -> dict:
-  """Classify one hybrid setup from its numbers."""
-  geo_f = s['spikes']['fresh']['geo']
-  geo_s = s['spikes']['source']['geo']
-  lo = geo_f['ci95'][0]
-  kl_jumps = bool(lo is not None and lo > 2.0)  # the exact KL at least doubles in one step
-  ch = s['change']
-  majority = ch['n'] // 2 + 1
-  if ch['at_switch'] >= majority:
-    phase = 'at_switch'
-  elif ch['before_switch'] >= majority:
-    phase = 'before_switch'
-  elif ch['n_with'] >= majority:
-    phase = 'later' if ch['later'] >= ch['at_switch'] else 'at_switch'
-  elif s['legal_at_switch']['pre']['mean'] - s['legal_start']['mean'] < config.change_drop:
-    phase = 'not_learned'  # no fall, but no rise either: a fresh student the SFT never taught
-  else:
-    phase = 'none'
-  reads_spike = bool(geo_s['geo_mean'] is not None and geo_s['geo_mean'] >= config.spike_threshold)
-  worse = None
-  if cmp is not None:
-    p = cmp['holm_p']
-    worse = bool(p is not None and np.isfinite(p) and p < 0.05 and cmp['cmp']['mean_diff'] < 0)
-  return {
-    'kl_jumps_fresh': kl_jumps,
-    'collapse_phase': phase,
-    'reads_as_spike_in_source_log': reads_spike,
-    'collapses_at_switch': bool(kl_jumps or phase == 'at_switch'),
-    'collapsed_before_switch': phase == 'before_switch',
-    'worse_than_on_only': worse,
-    'fresh_ratio': geo_f['geo_mean'],
-    'source_ratio': geo_s['geo_mean'],
-    'stale_ratio': s['spikes']['stale']['geo']['geo_mean'],
+def _power(a: np.ndarray, b: np.ndarray, g, paired: bool) -> dict:
+  """Power of the two-sided t-test at the observed effect and the seeds 80% power needs: Student's at
+  Hedges' g (seeds per group) and, when seeds pair, the paired t at d_z (pairs)."""
+  fa, fb = np.isfinite(a), np.isfinite(b)
+  ok = g is not None and math.isfinite(g)
+  out = {
+    'g': g,
+    'power_g': stats.power_t(abs(g), int(fa.sum()), int(fb.sum())) if ok else None,
+    'seeds_g': stats.seeds_for_power(g) if ok else None,
+    'dz': None,
+    'power_dz': None,
+    'seeds_dz': None,
   }
+  d = (a - b)[fa & fb]
+  if paired and d.size >= 2 and np.std(d, ddof=1) > 0:
+    dz = float(d.mean() / np.std(d, ddof=1))
+    out.update(dz=dz, power_dz=stats.power_t(abs(dz), int(d.size)), seeds_dz=stats.seeds_for_power(dz, True))
+  return out
 
 
 def _spike_setups(summ: dict) -> list[str]:
@@ -182,8 +210,44 @@ def _spike_setups(summ: dict) -> list[str]:
   return shown or [k for k in summ if 'spikes' in summ[k]]
 
 
+def _lr_sensitivity(arm: str, summ: dict, lr_recs: list, config) -> list[dict]:
+  """The source's setup at each learning rate: the arm's own lr (its main grid) and the runs of arm
+  `<arm>_lrs` (grid axis ``lr``, float32 there, matched back to config.sensitivity_lrs). Sorted by lr."""
+  rows = []
+  if SOURCE_SETUP in summ:
+    s = summ[SOURCE_SETUP]
+    rows.append(
+      {
+        'lr': arm_lr(config, arm),
+        'main': True,
+        'n_runs': s['n_runs'],
+        'logged': s['spikes']['source'],
+        'exact': s['spikes']['fresh'],
+        'legal': s['legal'],
+      }
+    )
+  wanted = sensitivity_lrs(config, arm)
+  by_lr: dict = {}
+  for r in lr_recs:
+    lr = min(wanted, key=lambda x: abs(x - r['grid']['lr'])) if wanted else r['grid']['lr']
+    by_lr.setdefault(lr, []).append(r)
+  for lr, recs in by_lr.items():
+    recs = sorted(recs, key=lambda r: r['seed'])
+    rows.append(
+      {
+        'lr': float(lr),
+        'main': False,
+        'n_runs': len(recs),
+        'logged': _spike(recs, 'source'),
+        'exact': _spike(recs, 'kl'),
+        'legal': stats.describe(_vals(recs, 'legal')),
+      }
+    )
+  return sorted(rows, key=lambda r: r['lr'])
+
+
 def analyze(runs: list[dict], config) -> dict:
-  groups = _group(runs, config)
+  groups, lr_runs = _group(runs, config)
   pre = [r for r in runs if r['arm'] == 'pretrain']
   pretrain = (
     {
@@ -196,7 +260,7 @@ def analyze(runs: list[dict], config) -> dict:
   arms = {}
   for arm, g in groups.items():
     summ = {k: _setup_summary(recs, config, k) for k, recs in g.items()}
-    comps = _comparisons(g, config)
+    comps = _comparisons(g)
     spike_tests = [
       (k, m)
       for k in _spike_setups(summ)
@@ -206,9 +270,13 @@ def analyze(runs: list[dict], config) -> dict:
     holm = stats.holm([summ[k]['spikes'][m]['vs_fresh']['paired']['p'] for k, m in spike_tests])
     for (k, m), p in zip(spike_tests, holm):
       summ[k]['spikes'][m]['vs_fresh_holm_p'] = p
-    by_a = {c['a']: c for c in comps}
-    audit = {k: _audit_setup(summ[k], by_a.get(k), config) for k in summ if 'spikes' in summ[k]}
-    arms[arm] = {'setups': summ, 'comparisons': comps, 'audit': audit, 'spike_setups': _spike_setups(summ)}
+    lr_recs = lr_runs.get(arm, [])
+    arms[arm] = {
+      'setups': summ,
+      'comparisons': comps,
+      'spike_setups': _spike_setups(summ),
+      'lr_sensitivity': _lr_sensitivity(arm, summ, lr_recs, config),
+    }
   claim_ratio = CLAIM['kl_after'] / CLAIM['kl_before']
   an = {
     'arms': arms,
@@ -217,92 +285,6 @@ def analyze(runs: list[dict], config) -> dict:
     'num_steps': config.num_steps,
     'claim': dict(CLAIM, ratio_computed=claim_ratio),
   }
-  an['headline'] = _headline(an, config)
+  an['findings'] = build_findings(an, config)
+  an['headline'] = F.headline_of(an['findings'][0])
   return an
-
-
-def fmt_geo(g: dict) -> str:
-  if g['geo_mean'] is None:
-    return '–'
-  lo, hi = g['ci95']
-  return f'{report.fmt(g["geo_mean"])}× [{report.fmt(lo)}, {report.fmt(hi)}]'
-
-
-def mean_of(s: dict, key: str = 'legal') -> str:
-  return report.fmt(s[key]['mean'])
-
-
-def sft_groups(audit: dict) -> dict:
-  """{'shifted': [hybrid keys], 'unshifted': [...]} in setup order."""
-  out: dict = {}
-  for k in audit:
-    out.setdefault(k.split('/')[1], []).append(k)
-  return out
-
-
-def _headline(an: dict, config) -> dict:
-  arm = 'context' if 'context' in an['arms'] else next(iter(an['arms']), None)
-  claim = (
-    f'KL {CLAIM["kl_before"]} → {CLAIM["kl_after"]} in one step at the off→on switch '
-    f'(reported 361×; the numbers give {an["claim"]["ratio_computed"]:.0f}×); downstream 0% hybrid vs '
-    '2.5–6% on-only, whatever the teacher/student gap'
-  )
-  base = {'finding': 'Hybrid distillation collapse at the off-policy → on-policy switch', 'claim': claim}
-  if arm is None:
-    return dict(
-      base, result='no distillation runs', effect=None, verdict='not enough arms to judge', reproduced=None
-    )
-  a = an['arms'][arm]
-  audit, st = a['audit'], a['setups']
-  by_a = {c['a']: c for c in a['comparisons']}
-  parts = [f'arm {arm}, {config.num_seeds} seeds']
-  if SOURCE_SETUP in audit:
-    sp = st[SOURCE_SETUP]['spikes']
-    parts.append(
-      f"the source's setup logs {fmt_geo(sp['source']['geo'])} across the switch while the exact "
-      f'fresh-sample KL changes {fmt_geo(sp["fresh"]["geo"])}'
-    )
-    c = by_a.get(SOURCE_SETUP)
-    if c:
-      parts.append(
-        f'its final legal rate {mean_of(st[SOURCE_SETUP])} vs on-only {mean_of(st[c["b"]])} '
-        f'(Holm p {report.fmt_p(c["holm_p"])})'
-      )
-  if CORRECT_SETUP in audit:
-    parts.append(f'correct hybrid: exact ratio {fmt_geo(st[CORRECT_SETUP]["spikes"]["fresh"]["geo"])}')
-    c = by_a.get(CORRECT_SETUP)
-    if c:
-      parts.append(
-        f'final legal rate {mean_of(st[CORRECT_SETUP])} vs on-only {mean_of(st[c["b"]])} '
-        f'(Holm p {report.fmt_p(c["holm_p"])})'
-      )
-  effect = None
-  cmp = by_a.get(CORRECT_SETUP)
-  if cmp:
-    effect = {
-      'name': f"Hedges' g, final legal rate, {setup_label(CORRECT_SETUP)} − {setup_label(cmp['b'])}",
-      'value': cmp['cmp']['hedges_g'],
-      'ci95': cmp['cmp']['hedges_g_ci95'],
-    }
-  reproduced, verdict = None, 'not enough setups to judge'
-  if CORRECT_SETUP in audit:
-    c = audit[CORRECT_SETUP]
-    reproduced = bool(c['collapses_at_switch'] and c['worse_than_on_only'])
-    spiky = [k for k, v in audit.items() if v['reads_as_spike_in_source_log']]
-    if reproduced:
-      verdict = 'reproduced: the correct hybrid collapses at the switch and ends below on-only'
-    else:
-      verdict = 'not reproduced: the correct hybrid neither jumps nor collapses at the switch'
-      if spiky:
-        sfts = sorted({k.split('/')[1] for k in spiky})
-        verdict += (
-          f"; a ≥{report.fmt(config.spike_threshold)}× one-step spike appears only in the source's "
-          f'log of the {" and ".join(sfts)}-SFT hybrids'
-        )
-        if all(audit[k]['collapsed_before_switch'] for k in spiky):
-          verdict += ', whose students had already collapsed during the off-policy phase'
-        if not any(audit[k]['collapses_at_switch'] for k in spiky):
-          verdict += ' (their exact fresh-sample KL does not jump at the switch)'
-      else:
-        verdict += "; no setup shows a spike in the source's log either"
-  return dict(base, result='; '.join(parts), effect=effect, verdict=verdict, reproduced=reproduced)

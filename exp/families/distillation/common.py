@@ -26,6 +26,9 @@ CLAIM = {
   'downstream_on_only': (0.025, 0.06),
 }
 AT_SWITCH = 10  # a change point in [switch, switch + AT_SWITCH) counts as a collapse "at the switch"
+JUMP_FACTOR = 2.0  # the exact KL "jumps" at the switch when its ratio's 95% CI lies above this
+ALPHA = 0.05  # significance level of the Holm-corrected tests the checks read
+LR_ARM_SUFFIX = '_lrs'  # arm `<arm>_lrs`: the source's setup at config.sensitivity_lrs (lr a grid axis)
 MEASURES = ('fresh', 'stale', 'source')
 MEASURE_LABELS = {
   'fresh': 'exact reverse KL, fresh student samples',
@@ -59,6 +62,28 @@ def setups(config) -> list[dict]:
     if config.stale_sampler and 'sampled' in ons:
       out += [dict(switch=sw, unshifted=int(s == 'unshifted'), sampled=1, stale=1) for s in sfts]
   return out
+
+
+def arm_lr(config, arm: str) -> float:
+  """The learning rate of an arm's main grid (config.lr for `context`, config.size_gap_lr for `size_gap`)."""
+  return float(config.size_gap_lr if arm == 'size_gap' else config.lr)
+
+
+def source_point(config) -> dict | None:
+  """The source's setup as a grid point, or None when the configured grid does not run it."""
+  for g in setups(config):
+    if setup_key(g, config.num_steps) == SOURCE_SETUP:
+      return g
+  return None
+
+
+def sensitivity_lrs(config, arm: str) -> tuple[float, ...]:
+  """The learning rates the arm `<arm>_lrs` runs the source's setup at: config.sensitivity_lrs without
+  the arm's own lr (its main grid already runs that one); () when the source's setup is not run."""
+  if source_point(config) is None:
+    return ()
+  main = arm_lr(config, arm)
+  return tuple(float(x) for x in cfglib.split_names(config.sensitivity_lrs) if float(x) != main)
 
 
 def setup_key(grid: dict, num_steps: int) -> str:

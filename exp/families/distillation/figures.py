@@ -8,8 +8,8 @@ from exp.analysis import plots
 from exp.families.distillation.common import CORRECT_SETUP, SOURCE_SETUP, setup_key, setup_label, setups
 
 
-def plot_arm(a: dict, arm: str, log, config, plot_dir: str) -> list[str]:
-  del a
+def plot_arm(arm: str, log, config, plot_dir: str) -> list[str]:
+  """The arm's KL-across-the-switch and legal-rate curves (paths of the PNGs written)."""
   paths = []
   grids = {}
   for g in setups(config):

@@ -189,6 +189,7 @@ class Student(NamedTuple):
   clip: jax.Array
   n_pool: int
   change_drop: float
+  lr_in_grid: bool  # the lr-sensitivity arms: Adam's step is scaled by the grid's ``lr``
 
 
 REC_KEYS = (
@@ -208,7 +209,8 @@ REC_KEYS = (
 
 def make_arm(config, teacher_model, student_model, lr, fresh_init: bool):
   """``(init, step, evaluate)`` of one arm: ``student_model`` distilled from ``teacher_model`` with the
-  target's context token; ``fresh_init`` = the student starts from a fresh init, else from the base."""
+  target's context token; ``fresh_init`` = the student starts from a fresh init, else from the base.
+  ``lr`` None: the learning rate is the grid value ``hp['lr']`` (Adam's step, scaled per run)."""
   d = dims(config)
   c = Student(
     d=d,
@@ -217,13 +219,14 @@ def make_arm(config, teacher_model, student_model, lr, fresh_init: bool):
     sample=lm.window_sampler(student_model),
     model=student_model,
     fresh_init=fresh_init,
-    tx=optax.adam(lr),
+    tx=optax.scale_by_adam() if lr is None else optax.adam(lr),
     mask=content_mask(d.T),
     div=distill.get_divergence(config.divergence),
     beta=jnp.float32(config.jsd_beta),
     clip=jnp.float32(config.clip),
     n_pool=config.offpolicy_batches,
     change_drop=config.change_drop,
+    lr_in_grid=lr is None,
   )
 
   def init(key, hp, base):
@@ -350,6 +353,8 @@ def arm_step(c: Student, s, hp, key):
   loss_fn = loss_fn_of(c, hp, is_on, on_tok, t_on, off)
   (loss, sft), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
   updates, opt_state = c.tx.update(grads, s['opt_state'], params)
+  if c.lr_in_grid:  # optax.adam(lr) = scale_by_adam, then scale by −lr
+    updates = jax.tree.map(lambda u: -hp['lr'] * u, updates)
   m = measure(c, s['lang'], smp, sft, is_on, use_stale)
   rec = record(c, s['rec'], t, switch, m)
   new = dict(

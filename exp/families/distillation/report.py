@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from exp.analysis import report
+from exp.analysis import plots, report
+from exp.core import validate as cfglib
 from exp.families.distillation import figures
-from exp.families.distillation.analysis import fmt_geo, mean_of, sft_groups
+from exp.families.distillation.analysis import PHASE_RULE
 from exp.families.distillation.common import (
   ARM_LABELS,
   AT_SWITCH,
+  JUMP_FACTOR,
   MEASURE_LABELS,
   MEASURES,
   SOURCE_SETUP,
-  setup_label,
 )
 
 
@@ -27,32 +28,49 @@ def _mci(d: dict | None, digits: int = 3) -> str:
   return f'{m} ± {h}'
 
 
+def fmt_geo(g: dict) -> str:
+  if g['geo_mean'] is None:
+    return '–'
+  lo, hi = g['ci95']
+  return f'{report.fmt(g["geo_mean"])}× [{report.fmt(lo)}, {report.fmt(hi)}]'
+
+
 def make_report(an: dict, runs: list, log, config, plot_dir: str) -> str:
-  del runs
-  lines = _intro(an, config)
-  paths = []
+  """report.md through the shared skeleton: setup prose, each arm's tables, the findings, "is ten
+  enough?", method notes and the plots."""
+  del runs  # the report reads the analysis and metrics.jsonl only
+  tables, paths = [], []
   for arm, a in an['arms'].items():
-    arm_lines, arm_paths = _arm_section(arm, a, an, log, config, plot_dir)
-    lines += arm_lines
-    paths += arm_paths
-  lines += ['## Audit', '', _audit_text(an, config), '']
-  h = an['headline']
-  lines += [
-    '## Verdict',
-    '',
-    f'{h["verdict"][0].upper() + h["verdict"][1:]}. {h["result"][0].upper() + h["result"][1:]}.',
-    '',
-  ]
-  lines += ['## Plots', ''] + [f'![{p.rsplit("/", 1)[1][:-4]}](plots/{p.rsplit("/", 1)[1]})' for p in paths]
-  return '\n'.join(lines) + '\n'
+    tables += _arm_tables(arm, a, an, config)
+    paths += figures.plot_arm(arm, log, config, plot_dir)
+  series = {f['title']: f['seeds']['halfwidth_by_k'] for f in an['findings'] if f.get('seeds')}
+  if series:
+    paths.append(
+      plots.halfwidth_by_seeds(
+        f'{plot_dir}/seeds_halfwidth.png', series, 'Is ten enough? CI half-width by seeds'
+      )
+    )
+  title = 'Hybrid distillation collapse (off-policy → on-policy) and context distillation'
+  return report.render_report(title, _intro(an, config), tables, an['findings'], paths, NOTES) + '\n'
 
 
-def _intro(an: dict, config) -> list[str]:
-  """The title, the setup, the pretrained base and how the KL is measured."""
+NOTES = (
+  "The source's logged ratio divides two different quantities: before the switch its log shows the SFT "
+  'loss (for the unshifted bug a copy-task loss, which trains towards 0 whatever the generations do), '
+  'after it a single-sample KL estimate; the stale sampler describes the student of the last refresh '
+  'until the switch refreshes it.',
+  'Until the first on-policy update every hybrid with the same SFT loss is the same run (common random '
+  "numbers), so the switch measurements are shown for the correct hybrid and the source's setup only.",
+  "Power columns: Student's two-sided t at the observed Hedges' g (seeds per group) and the paired t at "
+  'the observed d_z (pairs of seeds), alpha 0.05, from exp.analysis.stats.power_t / seeds_for_power.',
+)
+
+
+def _intro(an: dict, config) -> str:
+  """The setup, the pretrained base, how the KL is measured and the thresholds the checks use."""
   sw, n = an['switch_step'], an['num_steps']
+  lrs = ', '.join(f'{x:g}' for x in cfglib.split_names(config.sensitivity_lrs))
   lines = [
-    '# Hybrid distillation collapse (off-policy → on-policy) and context distillation',
-    '',
     f'{config.num_seeds} seeds; {n} distillation steps, batch {config.batch}; hybrid = steps 0–{sw - 1} '
     f'off-policy (SFT on a fixed pool of teacher samples) + steps {sw}–{n - 1} on-policy. Language: '
     f'{config.n_tasks} Markov tasks over {config.n_content} content tokens, {config.n_successors} successors '
@@ -73,7 +91,7 @@ def _intro(an: dict, config) -> list[str]:
       'starts).',
       '',
     ]
-  return lines + [
+  lines += [
     'How the KL is measured. *Exact*: the per-token reverse KL(student ‖ teacher) summed over the '
     'vocabulary, on fresh student samples, every step. *As the source logged it*: the source measured no '
     'KL while off-policy, so its log shows the SFT loss there (for the unshifted bug a copy-task loss), '
@@ -87,46 +105,87 @@ def _intro(an: dict, config) -> list[str]:
     f'{config.eval_batch} fresh samples after training (the "downstream accuracy"). Change point = first '
     f'step whose legal rate falls {config.change_drop} below its step-0 value (runs with one / runs).',
     '',
+    f'Thresholds of the checks: the exact KL "jumps" when the 95% CI of its ratio lies above ×{JUMP_FACTOR:g}; '
+    f'a logged ratio "reads as a spike" when its CI lies above ×{config.spike_threshold:g} '
+    '(`spike_threshold`); "ends below on-only" = the paired 95% CI of Δ final legal rate lies below 0; '
+    f'collapse phase: {PHASE_RULE}. Learning rate: {config.lr:g} (arm context), {config.size_gap_lr:g} '
+    f"(arm size_gap); the source's setup is also run at lr {lrs or '–'} (`sensitivity_lrs`, arms "
+    '`<arm>_lrs`).',
   ]
+  return '\n'.join(lines)
 
 
-def _arm_section(arm: str, a: dict, an: dict, log, config, plot_dir: str) -> tuple[list[str], list[str]]:
-  """One arm's tables (and its plots, written to plot_dir): (markdown lines, plot paths)."""
-  lines = [f'## Arm `{arm}`: {ARM_LABELS[arm]}', '']
-  lines += [_main_table(a, an, config), '']
-  lines += [
-    '### Downstream: hybrid vs on-only (final legal rate; Holm over the rows)',
-    '',
-    "p is Student's pooled two-sample t (as the write-ups used); seeds pair, so the Δ CI and the "
-    '"paired p" column come from the paired t.',
-    '',
-  ]
+def _arm_tables(arm: str, a: dict, an: dict, config) -> list[tuple[str, str]]:
+  """One arm's tables as (heading, markdown) pairs."""
+  out = [(f'Arm `{arm}`: {ARM_LABELS[arm]}', _main_table(a, an))]
   if a['comparisons']:
-    rows = [(c['label'], c['cmp']) for c in a['comparisons']]
-    lines += [report.comparison_table(rows, holm=[c['holm_p'] for c in a['comparisons']]), '']
-    for c in a['comparisons']:
-      lines.append(
-        '- '
-        + report.verdict(
-          c['label'], c['cmp'], holm_p=c['holm_p'], names=(setup_label(c['a']), setup_label(c['b']))
-        )
-      )
-    lines.append('')
-  lines += [
-    '### The spike: three measurements of the same switch',
-    '',
+    body = (
+      "p is Student's pooled two-sample t (as the write-ups used); seeds pair, so the Δ CI and the "
+      '"paired p" column come from the paired t.\n\n' + _with_power(a['comparisons'])
+    )
+    out.append((f'Arm `{arm}`, downstream: hybrid vs on-only (final legal rate; Holm over the rows)', body))
+  body = (
     'Per seed, ratio = value at the first on-policy step / value at the last off-policy step. Paired '
-    't-tests of log10 ratios against the exact fresh-sample ratio (Holm over the rows). Until the first '
-    'on-policy update every hybrid with the same SFT loss is the same run, so only the correct hybrid '
-    "and the source's setup are shown.",
-    '',
+    't-tests of log10 ratios against the exact fresh-sample ratio (Holm over the rows).\n\n' + _spike_table(a)
+  )
+  out.append((f'Arm `{arm}`, the spike: three measurements of the same switch', body))
+  out.append(
+    (
+      f'Arm `{arm}`, change points',
+      PHASE_RULE[0].upper() + PHASE_RULE[1:] + '.\n\n' + _change_table(a, config),
+    )
+  )
+  if a.get('lr_sensitivity'):
+    out.append((f"Arm `{arm}`, the source's setup at each learning rate", _lr_table(a['lr_sensitivity'])))
+  return out
+
+
+def _with_power(comps: list) -> str:
+  """The comparison table with power and seeds-for-80%-power columns appended to each row."""
+  text = report.comparison_table([(c['label'], c['cmp']) for c in comps], holm=[c['holm_p'] for c in comps])
+  lines = text.split('\n')
+  extra = ['power at g', 'seeds for 80% (per group)', 'paired d_z', 'power at d_z', 'pairs for 80%']
+  lines[0] += ' ' + ' | '.join(extra) + ' |'
+  lines[1] += '---:|' * len(extra)
+  for i, c in enumerate(comps):
+    p = c['power']
+    cells = [
+      p['power_g'],
+      report.fmt_count(p['seeds_g']),
+      p['dz'],
+      p['power_dz'],
+      report.fmt_count(p['seeds_dz']),
+    ]
+    lines[2 + i] += ' ' + ' | '.join(report.fmt(x) for x in cells) + ' |'
+  return '\n'.join(lines)
+
+
+def _lr_table(rows: list) -> str:
+  out = []
+  for r in rows:
+    lg, ex = r['logged'], r['exact']
+    out.append(
+      [
+        f'{r["lr"]:g}' + (' (main grid)' if r['main'] else ''),
+        report.fmt_count(r['n_runs']),
+        f'{_mci(lg["pre"])} → {_mci(lg["post"])}',
+        fmt_geo(lg['geo']),
+        fmt_geo(ex['geo']),
+        _mci(r['legal']),
+      ]
+    )
+  header = [
+    'lr',
+    'runs',
+    'as the source logged it, before → after',
+    'logged ratio',
+    'exact KL ratio',
+    'final legal rate',
   ]
-  lines += [_spike_table(a), '']
-  lines += ['### Change points', '', _change_table(a, config), '']
-  return lines, figures.plot_arm(a, arm, log, config, plot_dir)
+  return report.markdown_table(header, out)
 
 
-def _main_table(a: dict, an: dict, config) -> str:
+def _main_table(a: dict, an: dict) -> str:
   header = [
     'setup',
     'KL before → after switch, as the source logged it',
@@ -218,6 +277,14 @@ def _spike_table(a: dict) -> str:
   )
 
 
+PHASE_TEXT = {
+  'none': 'no collapse',
+  'before_switch': 'before the switch',
+  'at_switch': 'at the switch',
+  'later': 'after the switch',
+}
+
+
 def _change_table(a: dict, config) -> str:
   rows = []
   sw = config.switch_step
@@ -239,6 +306,7 @@ def _change_table(a: dict, config) -> str:
         f'{ch["n_with"]}/{ch["n"]}',
         report.fmt(ch['median_step']) if ch['median_step'] is not None else '–',
         where,
+        PHASE_TEXT.get(ch['phase'], 'undecided (tie)') if 'phase' in ch else '–',
       ]
     )
   return report.markdown_table(
@@ -250,119 +318,7 @@ def _change_table(a: dict, config) -> str:
       'runs with a change point',
       'median step',
       'where (hybrids)',
+      'collapse phase (rule)',
     ],
     rows,
   )
-
-
-def _audit_text(an: dict, config) -> str:
-  c = an['claim']
-  out = [
-    f"The write-up's numbers give {c['kl_after']}/{c['kl_before']} = {c['ratio_computed']:.0f}×, not "
-    f'{c["ratio_reported"]:.0f}×.',
-    '',
-  ]
-  for arm, a in an['arms'].items():
-    audit, st = a['audit'], a['setups']
-    if not audit:
-      continue
-    by_a = {x['a']: x for x in a['comparisons']}
-    out.append(f'Arm `{arm}` — {ARM_LABELS[arm]}:')
-    for sft, keys in sft_groups(audit).items():
-      out.append(_audit_bullet(sft, keys, audit, st, by_a, config))
-    out += [_audit_conclusion(audit, st, by_a), '']
-  return '\n'.join(out).rstrip()
-
-
-def _audit_what(v: dict, ch: dict, config) -> str:
-  """What happened to the hybrids of one SFT loss, in bold."""
-  sw = config.switch_step
-  if v['collapses_at_switch']:
-    what = (
-      '**collapse at the switch** ('
-      + (
-        f'exact KL ×{report.fmt(v["fresh_ratio"])} in one step'
-        if v['kl_jumps_fresh']
-        else f'legal rate falls within {AT_SWITCH} steps after it'
-      )
-      + ')'
-    )
-  elif v['collapsed_before_switch']:
-    what = (
-      f'**collapsed during the off-policy phase** (change point in {ch["before_switch"]}/{ch["n"]} runs '
-      f'before step {sw}, median step {report.fmt(ch["median_step"])}), so nothing is left to collapse '
-      'at the switch'
-    )
-  elif v['collapse_phase'] == 'not_learned':
-    what = (
-      '**did not learn the task off-policy** (at the switch its legal rate is still within '
-      f'{config.change_drop} of its start), so nothing is left to collapse at the switch'
-    )
-  else:
-    what = f'**no collapse** ({ch["n_with"]}/{ch["n"]} runs with a change point)'
-  return what
-
-
-def _audit_bullet(sft: str, keys: list, audit: dict, st: dict, by_a: dict, config) -> str:
-  """The audit line of the hybrids with one SFT loss (their switch measurements are the first's)."""
-  sw = config.switch_step
-  k0 = keys[0]
-  s, v = st[k0], audit[k0]
-  sp = s['spikes']
-  name = 'correct (shifted) SFT' if sft == 'shifted' else 'the unshifted SFT bug'
-  what = _audit_what(v, s['change'], config)
-  finals = '; '.join(
-    f'{setup_label(k)} {mean_of(st[k])}'
-    + (
-      f' vs on-only {mean_of(st[by_a[k]["b"]])}, Holm p {report.fmt_p(by_a[k]["holm_p"])}'
-      if k in by_a
-      else ''
-    )
-    for k in keys
-  )
-  return (
-    f'- Hybrids with {name}: {what}. Legal rate {mean_of(s, "legal_start")} at step 0 → '
-    f'{report.fmt(s["legal_at_switch"]["pre"]["mean"])} at step {sw - 1}. Across the switch the exact '
-    f'fresh-sample KL goes {_mci(sp["fresh"]["pre"])} → {_mci(sp["fresh"]["post"])} '
-    f"(×{report.fmt(v['fresh_ratio'])}); the source's log reads {_mci(sp['source']['pre'])} → "
-    f'{_mci(sp["source"]["post"])} (×{report.fmt(v["source_ratio"])}'
-    + (f', a ≥{report.fmt(config.spike_threshold)}× "spike"' if v['reads_as_spike_in_source_log'] else '')
-    + f'); the stale-sampler estimate ×{report.fmt(v["stale_ratio"])}. Final legal rate: {finals}.'
-  )
-
-
-def _audit_conclusion(audit: dict, st: dict, by_a: dict) -> str:
-  """Which setups the claimed spike comes from, and whether it survives the exact measurement."""
-  spiky = [k for k, v in audit.items() if v['reads_as_spike_in_source_log']]
-  truly = [k for k, v in audit.items() if v['collapses_at_switch']]
-  concl = (
-    'So the claimed one-step spike comes from '
-    + (
-      ' and '.join(
-        sorted({'the unshifted-SFT' if k.split('/')[1] == 'unshifted' else 'the shifted-SFT' for k in spiky})
-      )
-      + ' hybrids as the source logged them'
-      if spiky
-      else 'no setup'
-    )
-    + (
-      '; it survives the exact fresh-sample measurement in ' + ', '.join(setup_label(k) for k in truly)
-      if truly
-      else '; measured exactly on fresh samples no setup jumps at the switch'
-    )
-    + '.'
-  )
-  src, unsh, cor = SOURCE_SETUP, 'hybrid/unshifted/sampled', 'hybrid/shifted/sampled'
-  if src in by_a and unsh in st and cor in st:
-    concl += (
-      f" The downstream drop the write-up reports does appear in the source's own setup (final legal "
-      f'rate {mean_of(st[src])} vs on-only {mean_of(st[by_a[src]["b"]])}); with a fresh sampler the same '
-      f'unshifted hybrid ends at {mean_of(st[unsh])}, and with correct SFT at {mean_of(st[cor])}.'
-    )
-  if spiky:
-    concl += (
-      ' The logged ratio divides two different quantities: the copy-task SFT loss, which trains '
-      "towards 0 while the student's generations degrade, by a KL estimate of that student; the stale "
-      'sampler likewise still describes the student of step 0 until it is refreshed at the switch.'
-    )
-  return concl
