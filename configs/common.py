@@ -1,5 +1,10 @@
 """What every experiment config shares: the runner's keys with their defaults, and named variants.
 
+Command: none of its own; every configs/<name>.py imports it, e.g.
+  python run.py --config=configs/memorization.py:smoke --workdir=/tmp/mem_smoke
+Runtime: none (it builds a ConfigDict). Expected result: a config whose runner keys validate
+(exp/core/validate.py) and whose JSON is identical to the hand-written configs it replaced.
+
 A config file is ``get_config(arg)``: it calls ``base_config`` with its experiment's name, arms and step
 counts, adds its own keys, and ends with ``variant(c, arg, smoke={...})``, which returns the full config
 for ``arg`` None or '' and applies the named variant's overrides otherwise (``--config=FILE:smoke``).
