@@ -43,6 +43,10 @@ class Arm:
   evaluate: Callable[..., Any]
   num_steps: int
   done: Callable[..., Any] | None = None
+  # True when ``step``'s metrics carry 'done': done(state, hp) of the state *before* the update, computed
+  # from the step's own forward pass. The runner then takes it from there instead of calling ``done``
+  # every step (a second forward pass) and does not log it; ``done`` still judges the final state.
+  step_reports_done: bool = False
 
   @property
   def num_points(self) -> int:

@@ -43,6 +43,7 @@ from jax.sharding import PartitionSpec as P
 from exp.core import registry
 from exp.core import validate as cfglib
 from exp.core.experiment import Arm, ConfigError, Experiment
+from exp.core.live import Live
 from exp.core.workdir import (
   MetricsLog,
   Workdir,
@@ -103,38 +104,101 @@ def _all_finite(tree) -> jax.Array:
   return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
 
 
-def make_programs(arm: Arm, chunk_steps: int, log_every: int, with_base: bool = False):
-  """Returns (init_fn, chunk_fn, final_fn), each jit(vmap(...)) over the runs axis.
+# Compiled init and final programs shared by arms with the same functions (memorization's three
+# categorical arms share one init and one final): jit's own cache then skips the repeat compiles.
+_SHARED: dict = {}
 
-  The carry of a run is {'state', 'done', 'done_step', 'diverged', 'diverged_step'}. A run freezes (its
-  state stops changing) once it is done, has diverged (its update produced a non-finite value; the last
-  finite state is kept) or has used its step budget; a frozen run is unaffected by further chunks, so
-  results do not depend on batch composition or on where early stopping cut the loop.
+
+def _shared_init(arm: Arm):
+  key = ('init', arm.init)
+  if key not in _SHARED:
+
+    def init_one(key, hp, *base):  # base: () or (the run's seed's pretrained pytree,)
+      return dict(
+        state=arm.init(key, hp, *base),
+        done=jnp.array(False),
+        done_step=jnp.int32(-1),
+        diverged=jnp.array(False),
+        diverged_step=jnp.int32(-1),
+      )
+
+    _SHARED[key] = jax.jit(jax.vmap(init_one))
+  return _SHARED[key]
+
+
+def _shared_final(arm: Arm):
+  key = ('final', arm.evaluate, arm.done)
+  if key not in _SHARED:
+
+    def final_one(carry, hp, num_steps):
+      state = carry['state']
+      metrics = arm.evaluate(state, hp)
+      done = carry['done']
+      done_step = carry['done_step']
+      if arm.done is not None:  # the check at the start of step num_steps, after the last update
+        late = ~done & ~carry['diverged'] & arm.done(state, hp)
+        done_step = jnp.where(late, num_steps, done_step)
+        done = done | late
+      return dict(
+        metrics=metrics,
+        done=done,
+        done_step=done_step,
+        diverged=carry['diverged'],
+        diverged_step=carry['diverged_step'],
+      )
+
+    _SHARED[key] = jax.jit(jax.vmap(final_one, in_axes=(0, 0, None)))
+  return _SHARED[key]
+
+
+class Chunk:
+  """The chunk program of an arm: ``chunk(carry, hp, keys, start) -> (carry, metrics)``, chunk_steps
+  steps of every run, metrics subsampled every log_every steps.
+
+  Two compiled versions give the same result. The *fast* one freezes a run by selecting its old state
+  when it is done or out of budget (a per-run flag known before the update, so the select fuses into
+  the update) and checks the state for non-finite values once per log block. The *exact* one checks
+  every step's new state and keeps the last finite one (the run diverged at that step). A chunk runs
+  fast; if a run's state is non-finite at a log point, the chunk is rerun from its input with the exact
+  version (compiled the first time it is needed), so a diverged run keeps its last finite state and the
+  step is recorded exactly, at the price of one chunk computed twice. (A step whose state turns
+  non-finite and finite again within one log block is not caught; no step function in tenfold does.)
   """
-  n_logs = chunk_steps // log_every
-  num_steps = arm.num_steps
 
-  def init_one(key, hp, *base):  # base: () or (the run's seed's pretrained pytree,)
-    return dict(
-      state=arm.init(key, hp, *base),
-      done=jnp.array(False),
-      done_step=jnp.int32(-1),
-      diverged=jnp.array(False),
-      diverged_step=jnp.int32(-1),
-    )
+  def __init__(self, arm: Arm, chunk_steps: int, log_every: int):
+    self.arm, self.n_logs, self.log_every = arm, chunk_steps // log_every, log_every
+    self.fast = jax.jit(self._batch(exact=False))
+    self.exact = jax.jit(self._batch(exact=True))
+    self.replays = 0  # chunks recomputed by the exact version
 
-  def one_step(carry, hp, run_key, t):
+  def __call__(self, carry, hp, keys, start):
+    new, metrics, bad = self.fast(carry, hp, keys, start)
+    if bool(jax.device_get(bad)):
+      self.replays += 1
+      new, metrics, _ = self.exact(carry, hp, keys, start)
+    return new, metrics
+
+  def _step(self, carry, hp, run_key, t, exact: bool):
+    arm = self.arm
     state = carry['state']
-    active = t < num_steps
-    is_done = (arm.done(state, hp) if arm.done is not None else jnp.array(False)) & active
+    active = t < arm.num_steps
+    new_state, metrics = arm.step(state, hp, jax.random.fold_in(run_key, t))
+    if arm.step_reports_done:  # the step's own forward pass decided done(state) before its update
+      metrics = dict(metrics)
+      is_done = metrics.pop('done')
+    else:
+      is_done = arm.done(state, hp) if arm.done is not None else jnp.array(False)
+    is_done = is_done & active
     newly_done = is_done & ~carry['done']
     done = carry['done'] | is_done
-    new_state, metrics = arm.step(state, hp, jax.random.fold_in(run_key, t))
-    finite = _all_finite(new_state)
     live = active & ~done & ~carry['diverged']
-    newly_div = live & ~finite
+    newly_div = jnp.array(False)
+    if exact:
+      finite = _all_finite(new_state)
+      newly_div = live & ~finite
+      live = live & finite
     carry = dict(
-      state=_tree_where(live & finite, new_state, state),
+      state=_tree_where(live, new_state, state),
       done=done,
       done_step=jnp.where(newly_done, t, carry['done_step']).astype(jnp.int32),
       diverged=carry['diverged'] | newly_div,
@@ -142,45 +206,49 @@ def make_programs(arm: Arm, chunk_steps: int, log_every: int, with_base: bool = 
     )
     return carry, metrics
 
-  def chunk_one(carry, hp, run_key, start):
-    TRACE_COUNTS[arm.name] = TRACE_COUNTS.get(arm.name, 0) + 1  # runs at trace time only
-    shapes = jax.eval_shape(lambda c: one_step(c, hp, run_key, start)[1], carry)
-    blank = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+  def _batch(self, exact: bool):
+    log_every, n_logs, name = self.log_every, self.n_logs, self.arm.name
 
-    def block(carry, b):
-      # One scan over the block's steps (the step is traced once); the first step's metrics are kept.
-      def body(c, i):
-        c, kept = c
-        c, metrics = one_step(c, hp, run_key, start + b * log_every + i)
-        return (c, _tree_where(i == 0, metrics, kept)), None
+    def chunk_one(carry, hp, run_key, start):
+      if not exact:
+        TRACE_COUNTS[name] = TRACE_COUNTS.get(name, 0) + 1  # runs at trace time only
+      shapes = jax.eval_shape(lambda c: self._step(c, hp, run_key, start, exact)[1], carry)
+      blank = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
 
-      (carry, kept), _ = jax.lax.scan(body, (carry, blank), jnp.arange(log_every, dtype=jnp.int32))
-      return carry, kept
+      def block(carry, b):
+        # One scan over the block's steps (the step is traced once); the first step's metrics are kept.
+        def body(c, i):
+          c, kept = c
+          c, metrics = self._step(c, hp, run_key, start + b * log_every + i, exact)
+          return (c, _tree_where(i == 0, metrics, kept)), None
 
-    return jax.lax.scan(block, carry, jnp.arange(n_logs, dtype=jnp.int32))
+        (carry, kept), _ = jax.lax.scan(body, (carry, blank), jnp.arange(log_every, dtype=jnp.int32))
+        return carry, (kept, ~_all_finite(carry['state']))
 
-  def final_one(carry, hp):
-    state = carry['state']
-    metrics = arm.evaluate(state, hp)
-    done = carry['done']
-    done_step = carry['done_step']
-    if arm.done is not None:  # the check at the start of step num_steps, after the last update
-      late = ~done & ~carry['diverged'] & arm.done(state, hp)
-      done_step = jnp.where(late, num_steps, done_step)
-      done = done | late
-    return dict(
-      metrics=metrics,
-      done=done,
-      done_step=done_step,
-      diverged=carry['diverged'],
-      diverged_step=carry['diverged_step'],
-    )
+      carry, (metrics, bad) = jax.lax.scan(block, carry, jnp.arange(n_logs, dtype=jnp.int32))
+      return carry, metrics, jnp.any(bad)
 
-  donate = (0,) if jax.default_backend() != 'cpu' else ()
-  init_fn = jax.jit(jax.vmap(init_one))
-  chunk_fn = jax.jit(jax.vmap(chunk_one, in_axes=(0, 0, 0, None)), donate_argnums=donate)
-  final_fn = jax.jit(jax.vmap(final_one))
-  return init_fn, chunk_fn, final_fn
+    def chunk_batch(carry, hp, keys, start):
+      carry, metrics, bad = jax.vmap(chunk_one, in_axes=(0, 0, 0, None))(carry, hp, keys, start)
+      return carry, metrics, jnp.any(bad)
+
+    return chunk_batch
+
+
+def make_programs(arm: Arm, chunk_steps: int, log_every: int, with_base: bool = False):
+  """Returns (init_fn, chunk_fn, final_fn) over the runs axis: ``init_fn(keys, hp, *base) -> carry``,
+  ``chunk_fn`` a ``Chunk``, ``final_fn(carry, hp) -> final metrics and flags``.
+
+  The carry of a run is {'state', 'done', 'done_step', 'diverged', 'diverged_step'}. A run freezes (its
+  state stops changing) once it is done, has diverged (its update produced a non-finite value; the last
+  finite state is kept) or has used its step budget; a frozen run is unaffected by further chunks, so
+  results do not depend on batch composition or on where early stopping cut the loop.
+  """
+  del with_base  # the base is an extra argument of init_fn
+  init_fn = _shared_init(arm)
+  final = _shared_final(arm)
+  num_steps = jnp.int32(arm.num_steps)
+  return init_fn, Chunk(arm, chunk_steps, log_every), lambda carry, hp: final(carry, hp, num_steps)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -315,14 +383,17 @@ def run(
   max_chunks: int | None = None,
   quiet: bool = False,
   distributed: dict | None = None,
+  log=None,
 ) -> Outcome:
   """Runs (or resumes, or reports) an experiment. ``max_chunks`` stops after that many chunks with the
   checkpoint finalized, as a preemption would (used by tests). ``distributed``: multi-process settings
-  (``distributed_settings``); every process runs the same call, process 0 writes the files."""
+  (``distributed_settings``); every process runs the same call, process 0 writes the files. ``log``:
+  where progress lines and the report go (default: stdout, nothing when ``quiet``)."""
   maybe_init_distributed(distributed_settings(distributed))  # before anything touches a jax backend
   module, wd, stored = prepare(config, workdir)
   sha = config_sha256(config)
-  log = (lambda m: None) if quiet else say
+  if log is None:
+    log = (lambda m: None) if quiet else say
   exp = module.build(config)
 
   if stored is not None and stored.get('complete') and stored.get('config_sha256') == sha:
@@ -343,8 +414,13 @@ def run(
   lock = WorkdirLock(wd.path)
   if jax.process_index() == 0:  # the writing process holds the workdir for the whole job
     lock.acquire()
+  # Live TensorBoard curves (exp/core/live.py): metrics.jsonl tailed on the host after each chunk.
+  wd.live = Live(wd.path, config) if config.get('tensorboard', False) and jax.process_index() == 0 else None
   try:
-    return _run_locked(exp, config, wd, sha, log, max_chunks)
+    outcome = _run_locked(exp, config, wd, sha, log, max_chunks)
+    if wd.live is not None:
+      wd.live.close(complete=outcome.status == 'complete')
+    return outcome
   finally:
     lock.release()
 
@@ -563,6 +639,8 @@ def _run_batch(exp, arm, programs, batch, num_batches, config, mngr, wd, pos, lo
       total_steps,
       _host(metrics, n),
     )
+    if getattr(wd, 'live', None) is not None:
+      wd.live.update()
     pos.start += config.chunk_steps
     all_stopped = bool(np.all(flags['done'] | flags['diverged']))
     if pos.start < total_steps and not all_stopped:

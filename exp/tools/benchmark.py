@@ -1,14 +1,20 @@
 """Benchmarks: where the speed targets live (never in timed tests).
 
   python -m exp.tools.benchmark --config=configs/memorization.py [--config.key=value] [--out=bench.json]
-  python -m exp.tools.benchmark --config=configs/memorization.py --skip_loop   # without the slow baseline
+  python -m exp.tools.benchmark --config=configs/memorization.py --skip_end_to_end
+  python -m exp.tools.benchmark --device_check [--out=check.json]    # the prepared accelerator check
 
-On one machine and in one process it measures:
-  1. compile time of each arm's chunk program (lower + compile, no persistent cache);
-  2. steady-state time per chunk with 1 seed and with num_seeds seeds (the cost of vectorizing seeds),
-     every run forced to run the whole chunk (no early stop);
-  3. the full config end to end, vectorized, in a fresh workdir (compile, checkpoints, report included);
-  4. the same with vectorize=False: each run alone through the same compiled chunk function.
+On one machine and in one process (the persistent compilation cache off, so compile times are real):
+  1. per arm, the compile time of each of its programs in the runner's order (init and final programs
+     are shared by arms with the same functions: a shared one costs the later arms nothing);
+  2. per arm, steady-state run-steps/s of the chunk program before (the per-step finiteness check and a
+     separate ``done`` forward pass, as the runner ran until this version: its exact program) and after
+     (the fast program), every run forced through the whole chunk; bytes moved per run-step estimated as
+     a read and a write of the run's state, and the fraction of this machine's memory bandwidth that is,
+     of the memory bandwidth and of the bandwidth at the arm's working-set size (streaming copies measured
+     in the same run);
+  3. the full config end to end, cold (compile, checkpoints, analysis, report), vectorized, then with
+     vectorize=False (each run alone through the same compiled programs) and with one seed.
 """
 
 from __future__ import annotations
@@ -26,59 +32,126 @@ from exp.core import cli
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'experiment config file')
 _OUT = flags.DEFINE_string('out', None, 'also write the numbers as JSON here')
-_SKIP_LOOP = flags.DEFINE_bool('skip_loop', False, 'skip the vectorize=False end-to-end run')
-_CHUNKS = flags.DEFINE_integer('chunks', 3, 'chunks timed per steady-state measurement')
-flags.mark_flags_as_required(['config'])
+_SKIP_E2E = flags.DEFINE_bool('skip_end_to_end', False, 'skip the three end-to-end runs')
+_CHUNKS = flags.DEFINE_integer('chunks', 2, 'chunks timed per steady-state measurement')
+_DEVICE_CHECK = flags.DEFINE_bool(
+  'device_check', False, 'run the accelerator check (exp/tools/device_check.py)'
+)
 
 
-def _steady_state(config, num_seeds: int, chunks: int) -> dict:
-  """Compile time and seconds per chunk for each arm with ``num_seeds`` seeds."""
+def copy_bandwidth_gbs(nbytes: int, repeats: int = 7) -> float:
+  """Streaming copy bandwidth, GB/s ((read + write bytes) / best time), between two preallocated buffers of
+  ``nbytes`` (numpy, one core: the programs' fused loops run on one core too). At 256 MiB it is the
+  memory's bandwidth; at an arm's state size it is the bandwidth of the cache level that state fits in,
+  the roofline that arm runs against."""
+  import numpy as np
+
+  n = max(nbytes // 4, 1024)
+  src, dst = np.ones(n, np.float32), np.zeros(n, np.float32)
+  np.copyto(dst, src)
+  k = max(1, 2**28 // src.nbytes)  # copies per timing: at least 256 MiB moved, so the clock is not the noise
+
+  def copies():
+    for _ in range(k):
+      np.copyto(dst, src)
+
+  best = min(_timed(copies) for _ in range(repeats))
+  return 2 * k * src.nbytes / best / 1e9
+
+
+def _timed(fn) -> float:
+  t0 = time.perf_counter()
+  fn()
+  return time.perf_counter() - t0
+
+
+def _compile_s(jitted, *args) -> float:
+  t0 = time.perf_counter()
+  jitted.lower(*args).compile()
+  return time.perf_counter() - t0
+
+
+def _base_for(exp, config, seeds):
+  """A zero base of the right shape per seed for families with a pretraining stage (speed only)."""
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+
+  from exp.core import runner
+
+  if exp.pretrain is None:
+    return None
+  pre_init, _, _ = runner.make_programs(exp.pretrain, config.chunk_steps, config.log_every)
+  keys = jax.vmap(lambda s: runner.seed_key(config.seed, s))(jnp.asarray(seeds))
+  base = jax.eval_shape(lambda k: jax.vmap(exp.pretrain_output)(pre_init(k, {})['state']), keys)
+  return jax.tree.map(lambda a: np.zeros(a.shape, a.dtype), base)
+
+
+def _rate(chunk, carry, hp, keys, config, chunks: int) -> float:
+  """Run-steps/s of a compiled chunk program over ``chunks`` chunks after a warm-up chunk."""
+  import jax
+  import jax.numpy as jnp
+
+  out = jax.block_until_ready(chunk(carry, hp, keys, jnp.int32(0)))
+  c = out[0]
+  t0 = time.perf_counter()
+  for i in range(chunks):
+    c = chunk(c, hp, keys, jnp.int32((i + 1) * config.chunk_steps))[0]
+  jax.block_until_ready(c)
+  n = jax.tree.leaves(hp)[0].shape[0] if hp else jax.tree.leaves(carry)[0].shape[0]
+  return n * config.chunk_steps * chunks / (time.perf_counter() - t0)
+
+
+def arm_figures(config, num_seeds: int, chunks: int, bandwidth: float | None = None) -> dict:
+  """Per arm: compile seconds of init / chunk / final (0 when shared with an earlier arm), run-steps/s
+  before and after, state bytes, and the bandwidth fraction."""
   import jax
   import jax.numpy as jnp
   import numpy as np
 
   from exp.core import registry, runner
 
-  module = registry.family_module(config)
-  exp = module.build(config)
-  out = {}
+  exp = registry.family_module(config).build(config)
   seeds = config.seed_offset + np.arange(num_seeds)
-  base = None
-  if exp.pretrain is not None:  # pretrained families get a zero base of the right shape per seed
-    pre_init, _, _ = runner.make_programs(exp.pretrain, config.chunk_steps, config.log_every)
-    pre_keys = jax.vmap(lambda s: runner.seed_key(config.seed, s))(jnp.asarray(seeds))
-    base = jax.eval_shape(lambda k: jax.vmap(exp.pretrain_output)(pre_init(k, {})['state']), pre_keys)
-    base = jax.tree.map(lambda a: np.zeros(a.shape, a.dtype), base)
+  base = _base_for(exp, config, seeds)
+  out, seen = {}, set()
   for arm in exp.arms:
-    # The runner's own batch assembly (all runs of the arm in one batch, as vectorize=True runs them).
     batch = runner.assemble_batch(arm, config.seed, seeds, 0, arm.num_points * len(seeds), base)
-    n, hp, keys, extra = batch.size, batch.hp, batch.keys, batch.extra
-    never_done = dataclasses.replace(arm, done=None, num_steps=10**9)
-    init_fn, chunk_fn, _ = runner.make_programs(
-      never_done, config.chunk_steps, config.log_every, with_base=exp.pretrain is not None
-    )
+    hp, keys, extra = batch.hp, batch.keys, batch.extra
+    forced = dataclasses.replace(arm, num_steps=10**9)  # every run through the whole chunk
+    init_fn, chunk, _ = runner.make_programs(forced, config.chunk_steps, config.log_every)
+    final = runner._shared_final(forced)
+    legacy = dataclasses.replace(forced, step_reports_done=False)
+    before = runner.Chunk(legacy, config.chunk_steps, config.log_every).exact
+    fig = {'runs': batch.size}
+    fig['compile_init_s'] = 0.0 if id(init_fn) in seen else _compile_s(init_fn, keys, hp, *extra)
     carry = jax.block_until_ready(init_fn(keys, hp, *extra))
-    t0 = time.perf_counter()
-    compiled = chunk_fn.lower(carry, hp, keys, jnp.int32(0)).compile()
-    compile_s = time.perf_counter() - t0
-    carry, _ = jax.block_until_ready(compiled(carry, hp, keys, jnp.int32(0)))  # warm-up
-    t0 = time.perf_counter()
-    for c in range(chunks):
-      carry, _ = compiled(carry, hp, keys, jnp.int32((c + 1) * config.chunk_steps))
-    jax.block_until_ready(carry)
-    per_chunk = (time.perf_counter() - t0) / chunks
-    out[arm.name] = {
-      'runs': n,
-      'compile_s': compile_s,
-      'chunk_s': per_chunk,
-      'run_steps_per_s': n * config.chunk_steps / per_chunk,
-    }
+    fig['compile_chunk_s'] = _compile_s(chunk.fast, carry, hp, keys, jnp.int32(0))
+    fig['compile_final_s'] = 0.0 if id(final) in seen else _compile_s(final, carry, hp, jnp.int32(1))
+    fig['compile_chunk_before_s'] = _compile_s(before, carry, hp, keys, jnp.int32(0))
+    seen |= {id(init_fn), id(final)}
+    fig['compile_s'] = fig['compile_init_s'] + fig['compile_chunk_s'] + fig['compile_final_s']
+    fig['before_run_steps_per_s'] = _rate(before, carry, hp, keys, config, chunks)
+    fig['after_run_steps_per_s'] = _rate(chunk.fast, carry, hp, keys, config, chunks)
+    fig['state_bytes'] = int(sum(x.nbytes for x in jax.tree.leaves(carry['state']))) // batch.size
+    # bytes moved per run-step, at least: one read and one write of the run's state
+    fig['cache_bandwidth_gbs'] = copy_bandwidth_gbs(fig['state_bytes'] * batch.size)
+    for when in ('before', 'after'):
+      moved = 2 * fig['state_bytes'] * fig[f'{when}_run_steps_per_s']
+      fig[f'{when}_fraction_of_cache_bandwidth'] = moved / (fig['cache_bandwidth_gbs'] * 1e9)
+      if bandwidth:
+        fig[f'{when}_fraction_of_memory_bandwidth'] = moved / (bandwidth * 1e9)
+    out[arm.name] = fig
   return out
 
 
-def _end_to_end(config) -> float:
+def end_to_end_s(config, **overrides) -> float:
   from exp.core import runner
 
+  config = config.copy_and_resolve_references()
+  with config.unlocked():
+    for k, v in overrides.items():
+      setattr(config, k, v)
   with tempfile.TemporaryDirectory() as d:
     t0 = time.perf_counter()
     outcome = runner.run(config, os.path.join(d, 'w'), quiet=True)
@@ -92,33 +165,42 @@ def main(argv):
 
   cli.quiet_logging()
   jax.config.update('jax_enable_compilation_cache', False)  # compile times must be real
+  if _DEVICE_CHECK.value:
+    from exp.tools import device_check
+
+    return device_check.main(_OUT.value)
   config = _CONFIG.value
+  if config is None:
+    cli.fail('--config: required (an experiment config file), unless --device_check')
   from exp.core import runner
 
   try:
     runner.prepare(config, tempfile.mkdtemp())  # validates the config before any compute
   except cli.ConfigError as e:
     cli.fail(f'--config.{e.key}: ' + str(e).split(': ', 1)[1])
-  s = config.num_seeds
   res = {
     'backend': jax.default_backend(),
     'devices': len(jax.devices()),
     'device_kind': jax.devices()[0].device_kind,
     'cpu_count': os.cpu_count(),
+    'load_average': os.getloadavg()[0],
     'experiment': config.experiment,
-    'num_seeds': s,
+    'num_seeds': config.num_seeds,
   }
-  one = config.copy_and_resolve_references()
-  with one.unlocked():
-    one.num_seeds = 1
-  res['steady_1_seed'] = _steady_state(one, 1, _CHUNKS.value)
-  res[f'steady_{s}_seeds'] = _steady_state(config, s, _CHUNKS.value)
-  res['end_to_end_vectorized_s'] = _end_to_end(config)
-  if not _SKIP_LOOP.value:
-    loop = config.copy_and_resolve_references()
-    with loop.unlocked():
-      loop.vectorize = False
-    res['end_to_end_one_run_at_a_time_s'] = _end_to_end(loop)
+  res['bandwidth_gbs'] = copy_bandwidth_gbs(256 * 2**20)
+  res['arms'] = arm_figures(config, config.num_seeds, _CHUNKS.value, res['bandwidth_gbs'])
+  if not _SKIP_E2E.value:
+    # Each end-to-end run compiles cold: programs compiled above are dropped first.
+    runner._SHARED.clear()
+    jax.clear_caches()
+    res['end_to_end_s'] = end_to_end_s(config)
+    runner._SHARED.clear()
+    jax.clear_caches()
+    res['end_to_end_vectorize_false_s'] = end_to_end_s(config, vectorize=False)
+    runner._SHARED.clear()
+    jax.clear_caches()
+    res['end_to_end_one_seed_s'] = end_to_end_s(config, num_seeds=1)
+  res['load_average_after'] = os.getloadavg()[0]
   print(render(res))
   if _OUT.value:
     with open(_OUT.value, 'w') as f:
@@ -127,28 +209,39 @@ def main(argv):
 
 
 def render(res: dict) -> str:
-  s = res['num_seeds']
   lines = [
-    f'backend {res["backend"]} ({res["device_kind"]}, {res["devices"]} device(s), '
-    f'{res["cpu_count"]} CPUs), experiment {res["experiment"]}',
+    f'backend {res["backend"]} ({res["device_kind"]}, {res["devices"]} device(s), {res["cpu_count"]} CPUs), '
+    f'experiment {res["experiment"]}, {res["num_seeds"]} seeds; load average {res["load_average"]:.2f} before, '
+    f'{res["load_average_after"]:.2f} after; memory bandwidth {res["bandwidth_gbs"]:.1f} GB/s (streaming copy '
+    'of 256 MiB, one core)',
     '',
-    f'| arm | compile s | chunk s, 1 seed | chunk s, {s} seeds | {s} seeds / 1 seed | run-steps/s, {s} seeds |',
-    '|:---|---:|---:|---:|---:|---:|',
+    '| arm | runs | compile s: init + chunk + final = total (chunk before) | run-steps/s before | '
+    'run-steps/s after | after / before | state KiB/run | 2 × state / run-step: share of memory bw, '
+    'of cache bw (GB/s) before → after |',
+    '|:---|---:|:---|---:|---:|---:|---:|:---|',
   ]
-  for arm, one in res['steady_1_seed'].items():
-    many = res[f'steady_{s}_seeds'][arm]
+  for arm, f in res['arms'].items():
     lines.append(
-      f'| {arm} | {many["compile_s"]:.2f} | {one["chunk_s"]:.4f} | {many["chunk_s"]:.4f} | '
-      f'{many["chunk_s"] / one["chunk_s"]:.2f}× | {many["run_steps_per_s"]:.0f} |'
+      f'| {arm} | {f["runs"]} | {f["compile_init_s"]:.2f} + {f["compile_chunk_s"]:.2f} + '
+      f'{f["compile_final_s"]:.2f} = {f["compile_s"]:.2f} ({f["compile_chunk_before_s"]:.2f}) | '
+      f'{f["before_run_steps_per_s"]:.0f} | {f["after_run_steps_per_s"]:.0f} | '
+      f'{f["after_run_steps_per_s"] / f["before_run_steps_per_s"]:.2f}× | {f["state_bytes"] / 1024:.0f} | '
+      f'{_pct(f, "before", "memory")} → {_pct(f, "after", "memory")}, {_pct(f, "before", "cache")} → '
+      f'{_pct(f, "after", "cache")} ({f["cache_bandwidth_gbs"]:.1f}) |'
     )
-  lines.append('')
-  lines.append(f'full config end to end, vectorized: {res["end_to_end_vectorized_s"]:.1f} s')
-  if 'end_to_end_one_run_at_a_time_s' in res:
-    lines.append(
-      f'full config end to end, vectorize=False: {res["end_to_end_one_run_at_a_time_s"]:.1f} s '
-      f'({res["end_to_end_one_run_at_a_time_s"] / res["end_to_end_vectorized_s"]:.2f}× the vectorized time)'
-    )
+  if 'end_to_end_s' in res:
+    v, loop, one = res['end_to_end_s'], res['end_to_end_vectorize_false_s'], res['end_to_end_one_seed_s']
+    lines += [
+      '',
+      f'full config end to end, cold: vectorized {v:.1f} s; vectorize=False {loop:.1f} s ({loop / v:.2f}× the '
+      f'vectorized time); one seed {one:.1f} s ({v / one:.2f}× for {res["num_seeds"]} seeds)',
+    ]
   return '\n'.join(lines)
+
+
+def _pct(f: dict, when: str, level: str) -> str:
+  v = f.get(f'{when}_fraction_of_{level}_bandwidth')
+  return '–' if v is None else f'{100 * v:.0f}%'
 
 
 if __name__ == '__main__':

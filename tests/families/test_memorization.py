@@ -58,6 +58,38 @@ def test_grid_points_of_a_seed_share_their_data():
   assert int(b['y']) // 4 == int(a['y'])  # y* = ⌊u·N⌋ with the same u
 
 
+def test_each_step_reports_the_done_test_of_the_state_before_its_update():
+  """``step_reports_done``: the runner takes 'done' from the step instead of calling ``done``; the two must
+  agree on every state, on both sides of the goal. States: each arm's own trajectory, plus, for the arms
+  sharing SL's init (same parameters), SL's trajectory, which reaches the goal in one update."""
+  import jax
+  import jax.numpy as jnp
+
+  cfg = load_config()
+  arms = {a.name: a for a in memorization.build(cfg).arms}
+  hp = {'n': jnp.int32(4), 'lr': jnp.float32(0.1)}
+
+  def trajectory(arm, steps):
+    step = jax.jit(lambda s, k: arm.step(s, hp, k))
+    states = [arm.init(runner.seed_key(0, 1), hp)]
+    for t in range(steps):
+      states.append(step(states[-1], jax.random.key(t))[0])
+    return states
+
+  sl_states = trajectory(arms['sl'], 5)
+  for arm in arms.values():
+    assert arm.step_reports_done
+    step = jax.jit(lambda s, k, arm=arm: arm.step(s, hp, k)[1]['done'])
+    done = jax.jit(lambda s, arm=arm: arm.done(s, hp))
+    states = trajectory(arm, 30) + (sl_states if arm.init is arms['sl'].init else [])
+    seen = set()
+    for t, state in enumerate(states):
+      before = bool(done(state))
+      assert bool(step(state, jax.random.key(100 + t))) == before, (arm.name, t)
+      seen.add(before)
+    assert seen == {False, True}, arm.name
+
+
 def test_analysis_and_report_sections(smoke_run):
   res = read_results(smoke_run)
   an = res['analysis']

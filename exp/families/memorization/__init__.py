@@ -79,16 +79,22 @@ def build(config) -> Experiment:
   bit_eval, bit_done = program.make_eval(bit_state), program.make_done(bit_state, cp)
 
   def rl_step(kind):
-    return program.make_rl_step(cat_logits, program.make_reward(kind, config.shaped_reward), decay)
+    return program.make_rl_step(cat_logits, program.make_reward(kind, config.shaped_reward), decay, cp)
 
   specs = {
-    'sl': (_grid(ns, tuple(config.sl_lrs)), cat_init, program.make_sl_step(cat_logits), cat_eval, cat_done),
+    'sl': (
+      _grid(ns, tuple(config.sl_lrs)),
+      cat_init,
+      program.make_sl_step(cat_logits, cp),
+      cat_eval,
+      cat_done,
+    ),
     'rl_eoe': (_grid(ns, (config.rl_eoe_lr,)), cat_init, rl_step('eoe'), cat_eval, cat_done),
     'rl_step': (_grid(ns, (config.rl_step_lr,)), cat_init, rl_step('shaped'), cat_eval, cat_done),
     'rl_step_dense': (
       _grid(ns, (config.rl_dense_lr,)),
       bit_init,
-      program.make_dense_step(bit_view, decay),
+      program.make_dense_step(bit_view, decay, cp),
       bit_eval,
       bit_done,
     ),
@@ -101,6 +107,7 @@ def build(config) -> Experiment:
       step=specs[a][2],
       evaluate=specs[a][3],
       done=specs[a][4],
+      step_reports_done=True,
       num_steps=config.num_steps,
     )
     for a in cfglib.arm_names(config)

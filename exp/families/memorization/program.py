@@ -79,12 +79,17 @@ def after_rl_update(state, grads, r, hit, decay):
   )
 
 
+def reached(view, y, converge_prob):
+  """The goal: argmax = y* and π(y*) ≥ converge_prob, from a policy view."""
+  return (view['argmax'] == y) & (view['p_target'] >= converge_prob)
+
+
 def make_done(state_view, converge_prob):
-  """``done``: argmax = y* and π(y*) ≥ converge_prob; ``state_view(state, hp)`` gives the policy view."""
+  """``done(state, hp)``: ``reached`` on the policy view ``state_view(state, hp)``. The steps report the
+  same test from their own forward pass (metric 'done', ``Arm.step_reports_done``)."""
 
   def done(state, hp):
-    v = state_view(state, hp)
-    return (v['argmax'] == state['y']) & (v['p_target'] >= converge_prob)
+    return reached(state_view(state, hp), state['y'], converge_prob)
 
   return done
 
@@ -125,7 +130,7 @@ def cat_state_view(logits_fn):
   return lambda state, hp: cat_view(logits_fn(state['params'], state['x'], hp['n']), state['y'])
 
 
-def make_sl_step(logits_fn):
+def make_sl_step(logits_fn, converge_prob):
   """Supervised: cross-entropy on y*, one Adam update per episode."""
 
   def sl_step(state, hp, key):
@@ -137,7 +142,10 @@ def make_sl_step(logits_fn):
 
     (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state['params'])
     v = cat_view(logits, state['y'])
-    return apply_update(state, grads), dict(p_target=v['p_target'], entropy=v['entropy'], loss=loss)
+    done = reached(v, state['y'], converge_prob)
+    return apply_update(state, grads), dict(
+      p_target=v['p_target'], entropy=v['entropy'], loss=loss, done=done
+    )
 
   return sl_step
 
@@ -158,7 +166,7 @@ def make_reward(kind: str, shaped_reward: str):
   return eoe if kind == 'eoe' else shaped
 
 
-def make_rl_step(logits_fn, reward, decay):
+def make_rl_step(logits_fn, reward, decay, converge_prob):
   """REINFORCE with an EMA baseline: sample one answer, reward it, one Adam update."""
 
   def step(state, hp, key):
@@ -173,7 +181,8 @@ def make_rl_step(logits_fn, reward, decay):
     v = cat_view(logits, state['y'])
     hit = a == state['y']
     new = after_rl_update(state, grads, r, hit, decay)
-    return new, dict(p_target=v['p_target'], entropy=v['entropy'], reward=r)
+    done = reached(v, state['y'], converge_prob)
+    return new, dict(p_target=v['p_target'], entropy=v['entropy'], reward=r, done=done)
 
   return step
 
@@ -209,7 +218,7 @@ def bit_state_view(bit_view):
   return lambda state, hp: bit_view(state['params'], state['x'], state['y'], hp['n'])
 
 
-def make_dense_step(bit_view, decay):
+def make_dense_step(bit_view, decay, converge_prob):
   """The audit arm: sample every bit token, reward each for its own correctness (per-token baselines)."""
 
   def dense_step(state, hp, key):
@@ -224,6 +233,7 @@ def make_dense_step(bit_view, decay):
     hit = jnp.all(jnp.where(v['used'] > 0, a == v['ybits'], True))
     new = after_rl_update(state, grads, r, hit, decay)
     reward = jnp.sum(v['used'] * r) / jnp.sum(v['used'])
-    return new, dict(p_target=v['p_target'], entropy=v['entropy'], reward=reward)
+    done = reached(v, state['y'], converge_prob)
+    return new, dict(p_target=v['p_target'], entropy=v['entropy'], reward=reward, done=done)
 
   return dense_step
