@@ -1,8 +1,10 @@
 """tenfold launcher: python run.py --config=configs/<experiment>.py[:smoke] --workdir=DIR [--config.k=v]
 
-Flags, logging and one call into the lab (exp.cli -> exp.runner.run); nothing else lives here.
-Exit codes: 0 done (or report reprinted), 2 bad input (one line on stderr, nothing written),
-3 stopped before the end (rerun the same command to resume).
+Flags, logging and one call into the lab (exp.cli -> exp.runner.run, or exp.core.catalogue.run for
+configs/catalogue.py: every experiment into DIR/<name>/, then DIR/dashboard.md and .png); nothing else
+lives here. Exit codes: 0 done (or report reprinted), 1 the catalogue ran but an experiment crashed (its
+traceback in DIR/<name>/error.txt), 2 bad input (one line on stderr, nothing written), 3 stopped before
+the end (rerun the same command to resume).
 """
 
 from absl import app, flags

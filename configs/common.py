@@ -19,6 +19,8 @@ The runner's keys:
   num_steps    steps per run (a family may read it as a budget or a cap)
   chunk_steps  steps per compiled chunk; a checkpoint after each
   log_every    metrics are subsampled inside the scan every this many steps (must divide chunk_steps)
+  tensorboard  True: live curves under workdir/tensorboard/, written on the host after each chunk
+               (exp/core/live.py; needs the optional tensorboardX)
 """
 
 import os
@@ -37,6 +39,7 @@ def base_config(
   seed: int = 0,
   seed_offset: int = 0,
   vectorize: bool = True,
+  tensorboard: bool = False,
 ) -> ml_collections.ConfigDict:
   """A ConfigDict holding the runner's keys (documented at the top of this file)."""
   c = ml_collections.ConfigDict()
@@ -49,6 +52,7 @@ def base_config(
   c.num_steps = num_steps
   c.chunk_steps = chunk_steps
   c.log_every = log_every
+  c.tensorboard = tensorboard
   return c
 
 

@@ -15,6 +15,7 @@ from absl import flags, logging
 from exp.core.experiment import ConfigError
 
 warnings.filterwarnings('ignore', message='the load_module', category=DeprecationWarning)
+FAILED = 1  # the catalogue: an experiment crashed (the others ran; its traceback is in its workdir)
 BAD_INPUT = 2
 INTERRUPTED = 3
 
@@ -69,12 +70,17 @@ def explain(error: Exception, argv: list[str]) -> str:
 
 
 def launch(config, workdir: str, report_only: bool, argv: list[str], distributed: dict | None = None) -> int:
-  from exp.core import runner  # imported here so flag errors never pay for jax start-up
+  from exp.core import catalogue, runner  # imported here so flag errors never pay for jax start-up
 
   if len(argv) > 1:
     fail(f'unexpected arguments {argv[1:]}; use --config=FILE --workdir=DIR [--config.key=value]')
   quiet_logging()
   try:
+    if catalogue.is_catalogue(config):  # configs/catalogue.py: every experiment, then the dashboard
+      if report_only:
+        fail("--report_only: not for the catalogue; run it on one experiment's workdir (DIR/<name>)")
+      outcome = catalogue.run(config, workdir, distributed=distributed)
+      return {'complete': 0, 'failed': FAILED}.get(outcome.status, INTERRUPTED)
     outcome = runner.run(config, workdir, report_only=report_only, distributed=distributed)
   except ConfigError as e:
     fail(_flag_name(e.key) + ': ' + str(e).split(': ', 1)[1])

@@ -167,6 +167,14 @@ def validate_common(config, known_arms: Iterable[str]) -> None:
     raise ConfigError('arms', f'names an arm twice: {tuple(arms)}')
   if not isinstance(config.vectorize, bool):
     raise ConfigError('vectorize', f'must be True or False, got {config.vectorize!r}')
+  if 'tensorboard' in config and require_bool(config, 'tensorboard'):  # optional key: live curves
+    import importlib.util
+
+    if importlib.util.find_spec('tensorboardX') is None:
+      raise ConfigError(
+        'tensorboard',
+        'needs the optional package tensorboardX: pip install tensorboardX (see requirements-dev.txt)',
+      )
 
 
 def split_names(value) -> tuple:

@@ -112,9 +112,16 @@ def append_lines(path: str, lines: list[str]) -> None:
 # Config identity
 
 
+# How a run is watched, not what it computes: outside the config's identity, so a job resumes with live
+# curves switched on or off, and workdirs written before the key existed still match.
+OBSERVATION_KEYS = ('tensorboard',)
+
+
 def config_json(config) -> str:
-  """Canonical JSON text of a config (sorted keys): what config.json stores and the sha256 hashes."""
-  return config.to_json(sort_keys=True, indent=1)
+  """Canonical JSON text of a config (sorted keys, observation keys left out): what config.json stores
+  and the sha256 hashes."""
+  d = json.loads(config.to_json(sort_keys=True))
+  return json.dumps({k: v for k, v in d.items() if k not in OBSERVATION_KEYS}, sort_keys=True, indent=1)
 
 
 def config_sha256(config) -> str:
