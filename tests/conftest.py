@@ -1,5 +1,6 @@
-"""Shared test setup: CPU jax, one persistent compilation cache per test session (subprocesses inherit
-it through the environment), and helpers to run the real launcher."""
+"""Shared test setup: CPU jax, one persistent compilation cache per test session (shared by the pytest-xdist
+workers of one session; subprocesses inherit it through the environment), and helpers to run the real
+launcher."""
 
 import json
 import math
@@ -8,7 +9,12 @@ import subprocess
 import sys
 import tempfile
 
-_CACHE = tempfile.mkdtemp(prefix='tenfold-jax-cache-')
+_RUN = os.environ.get('PYTEST_XDIST_TESTRUNUID')  # the same in every xdist worker of one session
+if _RUN:
+  _CACHE = os.path.join(tempfile.gettempdir(), f'tenfold-jax-cache-{_RUN}')
+  os.makedirs(_CACHE, exist_ok=True)
+else:
+  _CACHE = tempfile.mkdtemp(prefix='tenfold-jax-cache-')
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', _CACHE)
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
