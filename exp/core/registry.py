@@ -22,6 +22,7 @@ FAMILIES = {
   'distillation': 'exp.families.distillation',  # C
   'noisy_student': 'exp.families.noisy_student',  # D
   'capacity_cliff': 'exp.families.capacity_cliff',  # F
+  'degeneration': 'exp.families.degeneration',  # G
   'self_modifying': 'exp.families.self_modifying',  # H
   'model_switch': 'exp.families.model_switch',  # I
 }
