@@ -21,6 +21,7 @@ FAMILIES = {
   'lora_collapse': 'exp.families.lora_collapse',  # B
   'distillation': 'exp.families.distillation',  # C
   'noisy_student': 'exp.families.noisy_student',  # D
+  'persona_dpo': 'exp.families.persona_dpo',  # E
   'capacity_cliff': 'exp.families.capacity_cliff',  # F
   'degeneration': 'exp.families.degeneration',  # G
   'self_modifying': 'exp.families.self_modifying',  # H
