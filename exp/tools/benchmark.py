@@ -34,6 +34,9 @@ _CONFIG = config_flags.DEFINE_config_file('config', None, 'experiment config fil
 _OUT = flags.DEFINE_string('out', None, 'also write the numbers as JSON here')
 _SKIP_E2E = flags.DEFINE_bool('skip_end_to_end', False, 'skip the three end-to-end runs')
 _CHUNKS = flags.DEFINE_integer('chunks', 2, 'chunks timed per steady-state measurement')
+_CHECK_VARIANT = flags.DEFINE_string(
+  'device_check_variant', None, "with --device_check: 'smoke' rehearses the check on the smoke configs"
+)
 _DEVICE_CHECK = flags.DEFINE_bool(
   'device_check', False, 'run the accelerator check (exp/tools/device_check.py)'
 )
@@ -168,7 +171,7 @@ def main(argv):
   if _DEVICE_CHECK.value:
     from exp.tools import device_check
 
-    return device_check.main(_OUT.value)
+    return device_check.main(_OUT.value, _CHECK_VARIANT.value)
   config = _CONFIG.value
   if config is None:
     cli.fail('--config: required (an experiment config file), unless --device_check')

@@ -1,6 +1,7 @@
 """The prepared accelerator check: one command, one table, a few minutes on one GPU.
 
   python -m exp.tools.benchmark --device_check [--out=check.json]
+  python -m exp.tools.benchmark --device_check --device_check_variant=smoke   # a rehearsal on a CPU
 
 It measures, on the default device:
   1. every registered family's full config: seconds per chunk with 10 seeds and with 1 seed (the cost of
@@ -78,7 +79,9 @@ def _row(rows, what, fn):
     traceback.print_exc()
 
 
-def main(out: str | None = None) -> int:
+def main(out: str | None = None, variant: str | None = None) -> int:
+  """``variant='smoke'`` runs sections 1 and 2 on the smoke configs: a quick rehearsal of the check on a
+  CPU (its figures mean nothing for the targets)."""
   import jax
 
   from exp.core import registry
@@ -91,7 +94,7 @@ def main(out: str | None = None) -> int:
       continue
 
     def ratio(name=name):
-      full = load_config(name)
+      full = load_config(name, variant)
       many = chunk_seconds(_with(full, num_seeds=10), 10)
       one = chunk_seconds(_with(full, num_seeds=1), 1)
       return {'10_seeds_s': many, '1_seed_s': one, 'ratio': many / one}
@@ -99,12 +102,12 @@ def main(out: str | None = None) -> int:
     _row(rows, f'{name}: chunk, 10 seeds vs 1 seed', ratio)
 
   def grid():
-    lora = load_config('lora_collapse')
+    lora = load_config('lora_collapse', variant)
     rank = (tuple(lora.ranks) or (8,))[0]
     many = chunk_seconds(_with(lora, num_seeds=10, ranks=(rank,), arms=(ARM,)), 10)
     one_lr = _with(lora, num_seeds=1, ranks=(rank,), lrs=(tuple(lora.lrs)[0],), arms=(ARM,))
     one = chunk_seconds(one_lr, 1)
-    return {'170_runs_s': many, '1_run_s': one, 'ratio': many / one}
+    return {f'{10 * len(tuple(lora.lrs))}_runs_s': many, '1_run_s': one, 'ratio': many / one}
 
   _row(rows, 'lora_collapse: 170-run lr grid vs 1 run, chunk', grid)
   for name in registry.registered():
