@@ -11,11 +11,11 @@ about 25 s wall (mostly compile).
 
 Expected result (measured, 10 seeds 0–9): no cliff. Mean exact success rises gradually with size: 7% (w=1,
 42 params), 31% (83), 48% (130), 65% (183), 85% (455), 92% (823), 96% (1555), 99% (12 727). 4PL 10–90%
-width 1.03 decades [0.79, 1.14] (asymptotes in [0, 1], CI by seed; the claim's cliff criterion is < 0.5),
-model-free 40% → 95% span 1.08 decades (≈106 → ≈1283 params). Per-token accuracy rises over the same span
-(width 1.23; paired-bootstrap width difference 0.20 [−0.25, 0.49], inside ±0.5), so there is no "mirage"
+width 1.04 decades [0.81, 1.26] (asymptotes in [0, 1], CI by seed; the claim's cliff criterion is < 0.5),
+model-free 40% → 95% span 1.08 decades (≈106 → ≈1266 params). Per-token accuracy rises over the same span
+(width 1.24; paired-bootstrap width difference 0.20 [−0.26, 0.50], inside ±0.5), so there is no "mirage"
 jump to explain; exact ≈ acc^L within 8 points. The per-depth thresholds move from ≈93 params (depth 1) to
-≈940 (depth 6): the aggregate averages them.
+≈916 (depth 6): the aggregate averages them.
 """
 
 from configs.common import base_config, variant

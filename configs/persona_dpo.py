@@ -4,11 +4,9 @@ Command:
   python run.py --config=configs/persona_dpo.py --workdir=/tmp/persona_dpo
   python run.py --config=configs/persona_dpo.py:smoke --workdir=/tmp/persona_dpo_smoke   # seconds, for tests
 
-Runtime (measured once, 2-core CPU SHARED with other jobs, load average ~13): full config 5 min 03 s wall,
-109 s user + 3 s system CPU time: pretraining 10 seeds x 600 steps (72 s wall at that load), XLA compiles,
-then 1 arm x 4 orders x 10 seeds x 240 steps. Not timed on an idle machine; from the CPU time the full run
-should take well under 3 min there (to be re-timed). The smoke variant: ~65 s of CPU time, almost all of it
-compiling.
+Runtime: full config (pretraining 10 seeds x 600 steps, then 1 arm x 4 orders x 10 seeds x 240 steps) 1 min
+07 s wall on the idle 2-core CPU in the full catalogue run (compile, analysis and report included); 5 min 03 s
+when the machine was shared at load average ~13. The smoke variant: ~65 s of CPU time, almost all compiling.
 
 Expected result (measured, 10 seeds; mean, paired 95% CI): the claimed order (intro SFT -> dialogue SFT ->
 DPO) takes alignment from 0.549 (base with SYS) to 0.978 without SYS (+0.429 [0.396, 0.461]), the

@@ -6,11 +6,9 @@ Command:
   python run.py --config=configs/self_modifying.py:smoke --workdir=/tmp/self_modifying_smoke   # for tests
 
 Runtime: full config (2 architectures × 6 objectives × 2 splits × 10 seeds = 240 runs, 30 rounds of 50 Adam
-updates, one compiled program) measured once, with `/usr/bin/time`, on the SHARED 2-core development
-machine at load average 12–14 (four other engineers' jobs): 11 min 17 s wall, of which this job got 20% of
-the CPU; 133 s user + 4 s system CPU time, 1.0 GB peak memory. On an idle 2-core CPU that CPU time means
-between about 70 s (both cores busy) and 2 min 17 s (one core): under the 3-minute target, though an idle
-measurement is still to be taken. The smoke variant: 88 s wall / 43 s CPU at load ~8.
+updates, one compiled program) 1 min 27 s wall on the idle 2-core CPU in the full catalogue run (compile,
+analysis and report included); 11 min 17 s when the machine was shared at load average 12–14. The smoke
+variant: 43 s of CPU time.
 
 Expected result (measured, 10 seeds 0–9; validation accuracy, clean labels): fixed/none 69.9% [66.1, 73.7]
 on the random split, 56.6% on the tail split: a split cliff of 13.3 points [5.7, 20.9] (write-up: 13).
