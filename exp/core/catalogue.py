@@ -200,12 +200,12 @@ def run(
   try:
     for n in notes:
       say(n)
-    return _run_locked(config, workdir, entries, say, writer, max_chunks, quiet, distributed)
+    return _run_locked(config, workdir, entries, say, writer, max_chunks, distributed)
   finally:
     lock.release()
 
 
-def _run_locked(config, workdir, entries, say, writer, max_chunks, quiet, distributed) -> Outcome:
+def _run_locked(config, workdir, entries, say, writer, max_chunks, distributed) -> Outcome:
   from exp.core import runner
 
   prior = {k: float(v) for k, v in config.expected_s.items()}

@@ -235,7 +235,7 @@ class Chunk:
     return chunk_batch
 
 
-def make_programs(arm: Arm, chunk_steps: int, log_every: int, with_base: bool = False):
+def make_programs(arm: Arm, chunk_steps: int, log_every: int):
   """Returns (init_fn, chunk_fn, final_fn) over the runs axis: ``init_fn(keys, hp, *base) -> carry``,
   ``chunk_fn`` a ``Chunk``, ``final_fn(carry, hp) -> final metrics and flags``.
 
@@ -244,7 +244,6 @@ def make_programs(arm: Arm, chunk_steps: int, log_every: int, with_base: bool = 
   finite state is kept) or has used its step budget; a frozen run is unaffected by further chunks, so
   results do not depend on batch composition or on where early stopping cut the loop.
   """
-  del with_base  # the base is an extra argument of init_fn
   init_fn = _shared_init(arm)
   final = _shared_final(arm)
   num_steps = jnp.int32(arm.num_steps)
@@ -584,7 +583,7 @@ def _train(exp: Experiment, config, wd: Workdir, log, max_chunks) -> list | None
     while pos.arm_i < len(exp.arms):
       arm = exp.arms[pos.arm_i]
       batches = _batches(arm.num_points * len(seeds), config.vectorize)
-      programs = make_programs(arm, config.chunk_steps, config.log_every, with_base=base is not None)
+      programs = make_programs(arm, config.chunk_steps, config.log_every)
       while pos.batch_i < len(batches):
         lo, hi = batches[pos.batch_i]
         batch = assemble_batch(arm, config.seed, seeds, lo, hi, base)
