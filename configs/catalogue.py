@@ -24,10 +24,9 @@ Keys:
   expected_s   prior wall seconds per experiment (2-core CPU, from the configs' docstrings), for the ETA
                only; the ETA rescales them by the time the finished experiments actually took
 
-Runtime (measured 2026-12-02 on the shared 2-core CPU): the smoke variant, all nine experiments, 28 min
-wall at load average 12-14 (9 min 27 s of CPU time, mostly XLA compiles; on an idle machine expect about
-the CPU time). The full catalogue was not measured here: the six configs that state a runtime add up to
-about 10 minutes on a 2-core CPU; the README records the measured wall time of the full catalogue.
+Runtime (measured 2026-12-02 on the 2-core CPU): the full catalogue, all nine experiments, 14 min 31 s wall
+on the idle machine (per experiment in EXPECTED_S and the README); the smoke variant 28 min wall at load
+average 12-14 (9 min 27 s of CPU time, mostly XLA compiles; on an idle machine expect about the CPU time).
 Expected result: DIR/dashboard.md and DIR/dashboard.png, one row and one panel per finding (the smoke
 variant gave 26 findings from 9 experiments: 1 reproduced, 5 partly, 5 not reproduced, 15 inconclusive
 with 2-3 seeds), whose statuses are those each experiment's config states in its docstring.
@@ -37,15 +36,18 @@ import ml_collections
 
 from configs.common import variant
 
-# Wall seconds on a 2-core CPU, as the configs' docstrings state them (an unlisted experiment counts as
-# the mean of the listed ones). Only the ETA uses them.
+# Wall seconds of the full configs on the idle 2-core CPU, measured in one catalogue run (2026-12-02, the
+# README's figures; an unlisted experiment counts as the mean of the listed ones). Only the ETA uses them.
 EXPECTED_S = {
-  'memorization': 60,
-  'lora_collapse': 120,
-  'distillation': 110,
-  'noisy_student': 150,
-  'capacity_cliff': 76,
-  'model_switch': 62,
+  'memorization': 64,
+  'lora_collapse': 187,
+  'distillation': 133,
+  'noisy_student': 88,
+  'persona_dpo': 52,
+  'capacity_cliff': 164,
+  'degeneration': 64,
+  'self_modifying': 69,
+  'model_switch': 32,
 }
 EXPECTED_SMOKE_S = {
   'memorization': 45,  # "a few seconds" of training, plus ~40 s of compiling four arms

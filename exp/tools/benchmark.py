@@ -3,18 +3,24 @@
   python -m exp.tools.benchmark --config=configs/memorization.py [--config.key=value] [--out=bench.json]
   python -m exp.tools.benchmark --config=configs/memorization.py --skip_end_to_end
   python -m exp.tools.benchmark --device_check [--out=check.json]    # the prepared accelerator check
+  python -m exp.tools.benchmark --config=configs/catalogue.py --compile_only   # compile s, every arm
 
 On one machine and in one process (the persistent compilation cache off, so compile times are real):
   1. per arm, the compile time of each of its programs in the runner's order (init and final programs
      are shared by arms with the same functions: a shared one costs the later arms nothing);
   2. per arm, steady-state run-steps/s of the chunk program before (the per-step finiteness check and a
-     separate ``done`` forward pass, as the runner ran until this version: its exact program) and after
-     (the fast program), every run forced through the whole chunk; bytes moved per run-step estimated as
+     separate ``done`` forward pass, as the runner ran before the speed work: its exact program with
+     XLA's default options), the fast program with XLA's defaults, and after (the fast program as the
+     runner compiles it, with runner.chunk_compiler_options), every run training through every step
+     (``always_active``: a frozen run costs less than a training one, which would flatter any program);
+     bytes moved per run-step estimated as
      a read and a write of the run's state, and the fraction of this machine's memory bandwidth that is,
      of the memory bandwidth and of the bandwidth at the arm's working-set size (streaming copies measured
      in the same run);
   3. the full config end to end, cold (compile, checkpoints, analysis, report), vectorized, then with
      vectorize=False (each run alone through the same compiled programs) and with one seed.
+With ``--compile_only`` (any config, or the catalogue config for every experiment): per arm, the pretraining
+stage included, the trace + compile seconds of each program the runner compiles for it, nothing run.
 """
 
 from __future__ import annotations
@@ -36,6 +42,9 @@ _SKIP_E2E = flags.DEFINE_bool('skip_end_to_end', False, 'skip the three end-to-e
 _CHUNKS = flags.DEFINE_integer('chunks', 2, 'chunks timed per steady-state measurement')
 _CHECK_VARIANT = flags.DEFINE_string(
   'device_check_variant', None, "with --device_check: 'smoke' rehearses the check on the smoke configs"
+)
+_COMPILE_ONLY = flags.DEFINE_bool(
+  'compile_only', False, 'only the compile times of every arm (of every experiment with the catalogue config)'
 )
 _DEVICE_CHECK = flags.DEFINE_bool(
   'device_check', False, 'run the accelerator check (exp/tools/device_check.py)'
@@ -105,6 +114,27 @@ def _rate(chunk, carry, hp, keys, config, chunks: int) -> float:
   return n * config.chunk_steps * chunks / (time.perf_counter() - t0)
 
 
+def always_active(arm):
+  """``arm`` with no step budget and a done test that never fires, so every run trains through every step
+  of a chunk (a frozen run costs less than a training one). The test is still computed: an optimization
+  barrier hides the constant False from XLA, which would otherwise drop the test's forward pass."""
+  import jax
+  import jax.numpy as jnp
+
+  def never():
+    return jax.lax.optimization_barrier(jnp.array(False))
+
+  done = None if arm.done is None else (lambda s, hp: arm.done(s, hp) & never())
+  step = arm.step
+  if arm.step_reports_done:
+
+    def step(s, hp, key):
+      new, metrics = arm.step(s, hp, key)
+      return new, dict(metrics, done=metrics['done'] & never())
+
+  return dataclasses.replace(arm, num_steps=10**9, done=done, step=step)
+
+
 def arm_figures(config, num_seeds: int, chunks: int, bandwidth: float | None = None) -> dict:
   """Per arm: compile seconds of init / chunk / final (0 when shared with an earlier arm), run-steps/s
   before and after, state bytes, and the bandwidth fraction."""
@@ -121,11 +151,16 @@ def arm_figures(config, num_seeds: int, chunks: int, bandwidth: float | None = N
   for arm in exp.arms:
     batch = runner.assemble_batch(arm, config.seed, seeds, 0, arm.num_points * len(seeds), base)
     hp, keys, extra = batch.hp, batch.keys, batch.extra
-    forced = dataclasses.replace(arm, num_steps=10**9)  # every run through the whole chunk
-    init_fn, chunk, _ = runner.make_programs(forced, config.chunk_steps, config.log_every)
-    final = runner._shared_final(forced)
-    legacy = dataclasses.replace(forced, step_reports_done=False)
-    before = runner.Chunk(legacy, config.chunk_steps, config.log_every).exact
+    # Compile times: the runner's own programs of the arm.
+    init_fn, chunk, _ = runner.make_programs(arm, config.chunk_steps, config.log_every)
+    final = runner._shared_final(arm)
+    # Throughput: every run trains through every step (no budget, a done test that never fires).
+    active = always_active(arm)
+    legacy = dataclasses.replace(active, step_reports_done=False)
+    # The program the runner ran before the speed work: the legacy step, the exact chunk, XLA's defaults.
+    before = jax.jit(runner.Chunk(legacy, config.chunk_steps, config.log_every)._batch(exact=True))
+    after = runner.Chunk(active, config.chunk_steps, config.log_every).fast
+    fast_default = jax.jit(runner.Chunk(active, config.chunk_steps, config.log_every)._batch(exact=False))
     fig = {'runs': batch.size}
     fig['compile_init_s'] = 0.0 if id(init_fn) in seen else _compile_s(init_fn, keys, hp, *extra)
     carry = jax.block_until_ready(init_fn(keys, hp, *extra))
@@ -135,7 +170,8 @@ def arm_figures(config, num_seeds: int, chunks: int, bandwidth: float | None = N
     seen |= {id(init_fn), id(final)}
     fig['compile_s'] = fig['compile_init_s'] + fig['compile_chunk_s'] + fig['compile_final_s']
     fig['before_run_steps_per_s'] = _rate(before, carry, hp, keys, config, chunks)
-    fig['after_run_steps_per_s'] = _rate(chunk.fast, carry, hp, keys, config, chunks)
+    fig['fast_default_run_steps_per_s'] = _rate(fast_default, carry, hp, keys, config, chunks)
+    fig['after_run_steps_per_s'] = _rate(after, carry, hp, keys, config, chunks)
     fig['state_bytes'] = int(sum(x.nbytes for x in jax.tree.leaves(carry['state']))) // batch.size
     # bytes moved per run-step, at least: one read and one write of the run's state
     fig['cache_bandwidth_gbs'] = copy_bandwidth_gbs(fig['state_bytes'] * batch.size)
@@ -146,6 +182,72 @@ def arm_figures(config, num_seeds: int, chunks: int, bandwidth: float | None = N
         fig[f'{when}_fraction_of_memory_bandwidth'] = moved / (bandwidth * 1e9)
     out[arm.name] = fig
   return out
+
+
+def _lower_compile_s(jitted, *args) -> float:
+  """Trace + lower + compile seconds (a fresh trace: arguments are abstract shapes)."""
+  t0 = time.perf_counter()
+  jitted.lower(*args).compile()
+  return time.perf_counter() - t0
+
+
+def compile_figures(config) -> dict:
+  """Per arm (the pretraining stage as arm 'pretrain', with its output program), the trace + compile
+  seconds of the init, fast chunk and final programs the runner compiles for the full runs axis, from
+  abstract shapes (nothing runs). A program shared with an earlier arm of the experiment costs 0."""
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+
+  from exp.core import registry, runner
+
+  exp = registry.family_module(config).build(config)
+  seeds = config.seed_offset + np.arange(config.num_seeds)
+  base = _base_for(exp, config, seeds)
+  stages = ([(exp.pretrain, None)] if exp.pretrain is not None else []) + [(a, base) for a in exp.arms]
+  out, seen = {}, set()
+  for arm, b in stages:
+    name = 'pretrain' if arm is exp.pretrain else arm.name
+    batch = runner.assemble_batch(arm, config.seed, seeds, 0, arm.num_points * len(seeds), b)
+    hp, keys = batch.hp, batch.keys
+    extra = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), batch.extra)
+    init_fn, chunk, _ = runner.make_programs(arm, config.chunk_steps, config.log_every)
+    final = runner._shared_final(arm)
+    carry = jax.eval_shape(init_fn, keys, hp, *extra)
+    fig = {'runs': batch.size}
+    fig['init_s'] = 0.0 if id(init_fn) in seen else _lower_compile_s(init_fn, keys, hp, *extra)
+    fig['chunk_s'] = _lower_compile_s(chunk.fast, carry, hp, keys, jnp.int32(0))
+    fig['final_s'] = 0.0 if id(final) in seen else _lower_compile_s(final, carry, hp, jnp.int32(1))
+    if arm is exp.pretrain:
+      output = jax.jit(jax.vmap(exp.pretrain_output))
+      fig['final_s'] += _lower_compile_s(output, carry['state'])
+    seen |= {id(init_fn), id(final)}
+    fig['total_s'] = fig['init_s'] + fig['chunk_s'] + fig['final_s']
+    out[name] = fig
+  return out
+
+
+def render_compile(res: dict, limit_s: float = 10.0) -> str:
+  lines = [
+    f'backend {res["backend"]} ({res["device_kind"]}, {res["devices"]} device(s), {res["cpu_count"]} CPUs); '
+    f'load average {res["load_average"]:.2f} before, {res["load_average_after"]:.2f} after; trace + compile '
+    's per program, persistent cache off, nothing run',
+    '',
+    '| experiment | arm | runs | init | chunk | final | total |',
+    '|:---|:---|---:|---:|---:|---:|---:|',
+  ]
+  over = []
+  for exp_name, arms in res['compile'].items():
+    for arm, f in arms.items():
+      flag = ' ⚠' if f['total_s'] > limit_s else ''
+      lines.append(
+        f'| {exp_name} | {arm} | {f["runs"]} | {f["init_s"]:.2f} | {f["chunk_s"]:.2f} | {f["final_s"]:.2f} | '
+        f'{f["total_s"]:.2f}{flag} |'
+      )
+      if f['total_s'] > limit_s:
+        over.append(f'{exp_name}/{arm}')
+  lines += ['', f'arms over {limit_s:.0f} s: {", ".join(over) if over else "none"}']
+  return '\n'.join(lines)
 
 
 def end_to_end_s(config, **overrides) -> float:
@@ -175,10 +277,16 @@ def main(argv):
   config = _CONFIG.value
   if config is None:
     cli.fail('--config: required (an experiment config file), unless --device_check')
-  from exp.core import runner
+  from exp.core import catalogue, runner
 
   try:
-    runner.prepare(config, tempfile.mkdtemp())  # validates the config before any compute
+    if catalogue.is_catalogue(config):
+      if not _COMPILE_ONLY.value:
+        cli.fail('--config: the catalogue config is accepted with --compile_only only')
+      configs = {e.name: e.config for e in catalogue.select(config, tempfile.mkdtemp())}
+    else:
+      runner.prepare(config, tempfile.mkdtemp())  # validates the config before any compute
+      configs = {config.experiment: config}
   except cli.ConfigError as e:
     cli.fail(f'--config.{e.key}: ' + str(e).split(': ', 1)[1])
   res = {
@@ -188,8 +296,21 @@ def main(argv):
     'cpu_count': os.cpu_count(),
     'load_average': os.getloadavg()[0],
     'experiment': config.experiment,
-    'num_seeds': config.num_seeds,
+    'num_seeds': config.get('num_seeds'),
   }
+  if _COMPILE_ONLY.value:
+    res['compile'] = {}
+    for name, cfg in configs.items():
+      res['compile'][name] = compile_figures(cfg)
+      runner._SHARED.clear()
+      jax.clear_caches()
+      print(f'[benchmark] compiled {name}', flush=True)
+    res['load_average_after'] = os.getloadavg()[0]
+    print(render_compile(res))
+    if _OUT.value:
+      with open(_OUT.value, 'w') as f:
+        json.dump(res, f, indent=1)
+    return 0
   res['bandwidth_gbs'] = copy_bandwidth_gbs(256 * 2**20)
   res['arms'] = arm_figures(config, config.num_seeds, _CHUNKS.value, res['bandwidth_gbs'])
   if not _SKIP_E2E.value:
@@ -219,15 +340,16 @@ def render(res: dict) -> str:
     'of 256 MiB, one core)',
     '',
     '| arm | runs | compile s: init + chunk + final = total (chunk before) | run-steps/s before | '
-    'run-steps/s after | after / before | state KiB/run | 2 × state / run-step: share of memory bw, '
-    'of cache bw (GB/s) before → after |',
-    '|:---|---:|:---|---:|---:|---:|---:|:---|',
+    'fast chunk, XLA defaults | after (+ chunk options) | after / before | state KiB/run | 2 × state / '
+    'run-step: share of memory bw, of cache bw (GB/s) before → after |',
+    '|:---|---:|:---|---:|---:|---:|---:|---:|:---|',
   ]
   for arm, f in res['arms'].items():
     lines.append(
       f'| {arm} | {f["runs"]} | {f["compile_init_s"]:.2f} + {f["compile_chunk_s"]:.2f} + '
       f'{f["compile_final_s"]:.2f} = {f["compile_s"]:.2f} ({f["compile_chunk_before_s"]:.2f}) | '
-      f'{f["before_run_steps_per_s"]:.0f} | {f["after_run_steps_per_s"]:.0f} | '
+      f'{f["before_run_steps_per_s"]:.0f} | {f.get("fast_default_run_steps_per_s", float("nan")):.0f} | '
+      f'{f["after_run_steps_per_s"]:.0f} | '
       f'{f["after_run_steps_per_s"] / f["before_run_steps_per_s"]:.2f}× | {f["state_bytes"] / 1024:.0f} | '
       f'{_pct(f, "before", "memory")} → {_pct(f, "after", "memory")}, {_pct(f, "before", "cache")} → '
       f'{_pct(f, "after", "cache")} ({f["cache_bandwidth_gbs"]:.1f}) |'

@@ -153,6 +153,26 @@ def test_done_diverged_and_budget_freeze_runs():
   assert metrics['x'].shape == (3, 2)
 
 
+def test_cpu_chunk_options_change_no_value():
+  """The chunk programs compile with CPU_CHUNK_OPTIONS on CPU (copy insertion's region analysis, a
+  speed-up); every carried value and logged metric equals the default compile's bit for bit."""
+  from exp.families import memorization
+
+  assert runner.chunk_compiler_options() == runner.CPU_CHUNK_OPTIONS  # the suite runs on CPU
+  cfg = load_config()
+  seeds = np.arange(cfg.num_seeds)
+  for arm in memorization.build(cfg).arms[::2]:  # sl (supervised) and rl_step (REINFORCE)
+    batch = runner.assemble_batch(arm, cfg.seed, seeds, 0, arm.num_points * len(seeds))
+    init_fn, chunk, _ = runner.make_programs(arm, cfg.chunk_steps, cfg.log_every)
+    default = jax.jit(chunk._batch(exact=False))
+    a = b = init_fn(batch.keys, batch.hp)
+    for start in (0, cfg.chunk_steps):
+      a, metrics_a, _ = chunk.fast(a, batch.hp, batch.keys, jnp.int32(start))
+      b, metrics_b, _ = default(b, batch.hp, batch.keys, jnp.int32(start))
+      for x, y in zip(jax.tree.leaves((a, metrics_a)), jax.tree.leaves((b, metrics_b))):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=arm.name)
+
+
 def test_arm_without_done_is_ok_at_budget():
   arm = _toy_arm(num_steps=3, done=False)
   init_fn, chunk_fn, final_fn = runner.make_programs(arm, chunk_steps=4, log_every=4)
