@@ -152,6 +152,18 @@ def fmt_ci(est: Any, ci: Any) -> str:
   return f'{e} [{a}, {b}]'
 
 
+def fmt_mean_ci(d: Mapping[str, Any] | None, digits: int = 3) -> str:
+  """A `stats.describe` dict as "mean ± 95% CI half-width" with shared decimals (``0.52 ± 0.10``); the
+  mean alone when its CI is missing or not finite; "–" without a finite mean."""
+  if not d or not _finite(d.get('mean')):
+    return MISSING
+  lo, hi = _pair(d.get('ci95'))
+  if not (math.isfinite(lo) and math.isfinite(hi)):
+    return fmt(d['mean'], digits)
+  m, h = fmt_same([d['mean'], (hi - lo) / 2], digits)
+  return f'{m} ± {h}'
+
+
 def _pair(ci: Any) -> tuple[float, float]:
   if isinstance(ci, (list, tuple)) and len(ci) == 2:
     return _num(ci[0]), _num(ci[1])

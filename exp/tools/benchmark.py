@@ -184,13 +184,6 @@ def arm_figures(config, num_seeds: int, chunks: int, bandwidth: float | None = N
   return out
 
 
-def _lower_compile_s(jitted, *args) -> float:
-  """Trace + lower + compile seconds (a fresh trace: arguments are abstract shapes)."""
-  t0 = time.perf_counter()
-  jitted.lower(*args).compile()
-  return time.perf_counter() - t0
-
-
 def compile_figures(config) -> dict:
   """Per arm (the pretraining stage as arm 'pretrain', with its output program), the trace + compile
   seconds of the init, fast chunk and final programs the runner compiles for the full runs axis, from
@@ -215,12 +208,12 @@ def compile_figures(config) -> dict:
     final = runner._shared_final(arm)
     carry = jax.eval_shape(init_fn, keys, hp, *extra)
     fig = {'runs': batch.size}
-    fig['init_s'] = 0.0 if id(init_fn) in seen else _lower_compile_s(init_fn, keys, hp, *extra)
-    fig['chunk_s'] = _lower_compile_s(chunk.fast, carry, hp, keys, jnp.int32(0))
-    fig['final_s'] = 0.0 if id(final) in seen else _lower_compile_s(final, carry, hp, jnp.int32(1))
+    fig['init_s'] = 0.0 if id(init_fn) in seen else _compile_s(init_fn, keys, hp, *extra)
+    fig['chunk_s'] = _compile_s(chunk.fast, carry, hp, keys, jnp.int32(0))
+    fig['final_s'] = 0.0 if id(final) in seen else _compile_s(final, carry, hp, jnp.int32(1))
     if arm is exp.pretrain:
       output = jax.jit(jax.vmap(exp.pretrain_output))
-      fig['final_s'] += _lower_compile_s(output, carry['state'])
+      fig['final_s'] += _compile_s(output, carry['state'])
     seen |= {id(init_fn), id(final)}
     fig['total_s'] = fig['init_s'] + fig['chunk_s'] + fig['final_s']
     out[name] = fig
@@ -302,30 +295,37 @@ def main(argv):
     res['compile'] = {}
     for name, cfg in configs.items():
       res['compile'][name] = compile_figures(cfg)
-      runner._SHARED.clear()
-      jax.clear_caches()
+      _drop_compiled()
       print(f'[benchmark] compiled {name}', flush=True)
-    res['load_average_after'] = os.getloadavg()[0]
-    print(render_compile(res))
-    if _OUT.value:
-      with open(_OUT.value, 'w') as f:
-        json.dump(res, f, indent=1)
-    return 0
+    return _finish(res, render_compile)
   res['bandwidth_gbs'] = copy_bandwidth_gbs(256 * 2**20)
   res['arms'] = arm_figures(config, config.num_seeds, _CHUNKS.value, res['bandwidth_gbs'])
   if not _SKIP_E2E.value:
-    # Each end-to-end run compiles cold: programs compiled above are dropped first.
-    runner._SHARED.clear()
-    jax.clear_caches()
-    res['end_to_end_s'] = end_to_end_s(config)
-    runner._SHARED.clear()
-    jax.clear_caches()
-    res['end_to_end_vectorize_false_s'] = end_to_end_s(config, vectorize=False)
-    runner._SHARED.clear()
-    jax.clear_caches()
-    res['end_to_end_one_seed_s'] = end_to_end_s(config, num_seeds=1)
+    # Each end-to-end run compiles cold: programs compiled before it are dropped first.
+    for key, overrides in (
+      ('end_to_end_s', {}),
+      ('end_to_end_vectorize_false_s', {'vectorize': False}),
+      ('end_to_end_one_seed_s', {'num_seeds': 1}),
+    ):
+      _drop_compiled()
+      res[key] = end_to_end_s(config, **overrides)
+  return _finish(res, render)
+
+
+def _drop_compiled() -> None:
+  """Forgets every compiled program (the runner's shared ones and jax's caches): the next compile is cold."""
+  import jax
+
+  from exp.core import runner
+
+  runner._SHARED.clear()
+  jax.clear_caches()
+
+
+def _finish(res: dict, render_fn) -> int:
+  """Records the load after the measurements, prints ``render_fn(res)``, writes --out."""
   res['load_average_after'] = os.getloadavg()[0]
-  print(render(res))
+  print(render_fn(res))
   if _OUT.value:
     with open(_OUT.value, 'w') as f:
       json.dump(res, f, indent=1)

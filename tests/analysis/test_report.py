@@ -438,3 +438,15 @@ def test_dashboard_cli_module(tmp_path):
     timeout=60,
   )
   assert proc.returncode == 2 and proc.stderr.count('\n') == 1 and 'no workdirs' in proc.stderr
+
+
+def test_fmt_mean_ci_each_case():
+  d = {'mean': 0.523, 'ci95': (0.42, 0.62)}
+  assert report.fmt_mean_ci(d) == '0.523 ± 0.100'  # shared decimals
+  assert report.fmt_mean_ci(d, 2) == '0.52 ± 0.10'
+  assert report.fmt_mean_ci({'mean': 0.523, 'ci95': (None, None)}) == '0.523'  # one seed: no CI
+  assert report.fmt_mean_ci({'mean': 0.523, 'ci95': (float('nan'), 0.6)}) == '0.523'
+  assert report.fmt_mean_ci({'mean': 0.523}) == '0.523'
+  assert report.fmt_mean_ci({'mean': float('nan'), 'ci95': (0.0, 1.0)}) == report.MISSING
+  assert report.fmt_mean_ci({'mean': None}) == report.MISSING
+  assert report.fmt_mean_ci(None) == report.MISSING

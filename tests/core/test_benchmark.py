@@ -8,6 +8,8 @@ from toylab.pretrain import get_config as pretrain_config
 
 from exp.tools import benchmark
 
+MACHINE = {'backend': 'cpu', 'device_kind': 'cpu', 'devices': 1, 'cpu_count': 2}  # synthetic figures' machine
+
 
 def test_compile_figures_time_every_arm_and_count_a_shared_init_once():
   cfg = load_config(WALK)
@@ -79,10 +81,7 @@ def _figures(before, fast, after):
 
 def test_render_reports_the_ratio_of_the_numbers_it_prints():
   res = {
-    'backend': 'cpu',
-    'device_kind': 'cpu',
-    'devices': 1,
-    'cpu_count': 2,
+    **MACHINE,
     'experiment': 'memorization',
     'num_seeds': 10,
     'load_average': 0.5,
@@ -100,30 +99,12 @@ def test_render_compile_marks_the_arms_over_the_limit():
   def f(total):
     return {'runs': 10, 'init_s': 0.0, 'chunk_s': total, 'final_s': 0.0, 'total_s': total}
 
-  res = {
-    'backend': 'cpu',
-    'device_kind': 'cpu',
-    'devices': 1,
-    'cpu_count': 2,
-    'load_average': 0.1,
-    'load_average_after': 0.2,
-    'compile': {'a': {'x': f(3.0), 'y': f(12.5)}, 'b': {'z': f(10.0)}},
-  }
-  text = benchmark.render_compile(res, limit_s=10.0)
-  assert '| a | y | 10 | 0.00 | 12.50 | 0.00 | 12.50 ⚠ |' in text
-  assert '| b | z | 10 | 0.00 | 10.00 | 0.00 | 10.00 |' in text  # at the limit is not over it
-  assert text.endswith('arms over 10 s: a/y')
-  assert render_none().endswith('arms over 10 s: none')
+  def text(compile_figures):
+    res = dict(MACHINE, load_average=0.1, load_average_after=0.2, compile=compile_figures)
+    return benchmark.render_compile(res, limit_s=10.0)
 
-
-def render_none():
-  res = {
-    'backend': 'cpu',
-    'device_kind': 'cpu',
-    'devices': 1,
-    'cpu_count': 2,
-    'load_average': 0.1,
-    'load_average_after': 0.2,
-    'compile': {'a': {'x': {'runs': 1, 'init_s': 1.0, 'chunk_s': 1.0, 'final_s': 1.0, 'total_s': 3.0}}},
-  }
-  return benchmark.render_compile(res)
+  over = text({'a': {'x': f(3.0), 'y': f(12.5)}, 'b': {'z': f(10.0)}})
+  assert '| a | y | 10 | 0.00 | 12.50 | 0.00 | 12.50 ⚠ |' in over
+  assert '| b | z | 10 | 0.00 | 10.00 | 0.00 | 10.00 |' in over  # at the limit is not over it
+  assert over.endswith('arms over 10 s: a/y')
+  assert text({'a': {'x': f(3.0)}}).endswith('arms over 10 s: none')

@@ -25,16 +25,6 @@ LABELS = {
 }
 
 
-def _mean_ci(d) -> str:
-  if not d or d.get('mean') is None:
-    return '–'
-  lo, hi = d['ci95']
-  if lo is None or hi is None:
-    return report.fmt(d['mean'])
-  m, h = report.fmt_same([d['mean'], (hi - lo) / 2])
-  return f'{m} ± {h}'
-
-
 def _fit_row(label, f):
   reason = fit_failed(f)
   if reason is not None:
@@ -132,10 +122,10 @@ def _size_table(an: dict) -> str:
       [
         str(w),
         str(c['params']),
-        _mean_ci(d['exact']),
-        _mean_ci(d['success']),
-        _mean_ci(d['token_acc']),
-        _mean_ci(d['predicted']),
+        report.fmt_mean_ci(d['exact']),
+        report.fmt_mean_ci(d['success']),
+        report.fmt_mean_ci(d['token_acc']),
+        report.fmt_mean_ci(d['predicted']),
         f'{c["n_ok"]} ({c["n_diverged"]})',
       ]
     )
@@ -195,7 +185,7 @@ def _by_depth(an: dict, config) -> str:
   rows = []
   for w in widths:
     c = pw[str(w)]
-    rows.append([str(w), str(c['params'])] + [_mean_ci(c['by_depth'][d]) for d in range(md)])
+    rows.append([str(w), str(c['params'])] + [report.fmt_mean_ci(c['by_depth'][d]) for d in range(md)])
   centres = []
   for d in range(md):
     f = an['depth_fits'].get(str(d + 1))

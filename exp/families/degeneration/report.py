@@ -41,16 +41,6 @@ def metric_words(config) -> dict:
   return out
 
 
-def _mean_ci(d) -> str:
-  if not d or d.get('mean') is None:
-    return '–'
-  lo, hi = d.get('ci95') or (None, None)
-  if lo is None or hi is None:
-    return report.fmt(d['mean'])
-  m, h = report.fmt_same([d['mean'], (hi - lo) / 2])
-  return f'{m} ± {h}'
-
-
 def make_report(an: dict, runs: list, log, config, plot_dir: str) -> str:
   tables = [
     ('Per arm (mean ± 95% CI half-width over seeds)', _arm_table(an, config)),
@@ -88,7 +78,9 @@ def _setup(an: dict, config) -> str:
 
 def _arm_table(an: dict, config) -> str:
   words = metric_words(config)
-  rows = [[words.get(k, k)] + [_mean_ci(an['describe'][a][k]) for a in an['arms']] for k in an['metrics']]
+  rows = [
+    [words.get(k, k)] + [report.fmt_mean_ci(an['describe'][a][k]) for a in an['arms']] for k in an['metrics']
+  ]
   return report.markdown_table(['metric', *an['arms']], rows)
 
 
@@ -122,7 +114,11 @@ def _pair_table(an: dict, config, a: str, b: str) -> str:
 def _auroc_table(an: dict, config) -> str:
   det = an.get('detection') or {}
   rows = [
-    [words, _mean_ci(det['describe'].get(k)), report.fmt_count((det['describe'].get(k) or {}).get('n'))]
+    [
+      words,
+      report.fmt_mean_ci(det['describe'].get(k)),
+      report.fmt_count((det['describe'].get(k) or {}).get('n')),
+    ]
     for k, words in detectors(config).items()
   ]
   return report.markdown_table(['score', 'AUROC', 'seeds with enough loops'], rows)
@@ -132,9 +128,9 @@ def _loop_table(an: dict) -> str:
   det = an.get('detection') or {}
   d = det.get('describe') or {}
   rows = [
-    ['judge score of looping samples', _mean_ci(d.get('judge_loops'))],
-    ['judge score of non-looping samples', _mean_ci(d.get('judge_clean'))],
-    ['share of looping samples that are exact duplicates', _mean_ci(d.get('dup_loops'))],
+    ['judge score of looping samples', report.fmt_mean_ci(d.get('judge_loops'))],
+    ['judge score of non-looping samples', report.fmt_mean_ci(d.get('judge_clean'))],
+    ['share of looping samples that are exact duplicates', report.fmt_mean_ci(d.get('dup_loops'))],
     ['looping samples per seed (all arms)', ', '.join(str(n) for n in det.get('n_loops', []))],
   ]
   return report.markdown_table(['quantity', 'mean ± 95% CI over seeds'], rows)
@@ -142,7 +138,7 @@ def _loop_table(an: dict) -> str:
 
 def _pretrain_table(an: dict) -> str:
   pre = an.get('pretrain') or {}
-  rows = [[k, _mean_ci(v)] for k, v in pre.items() if v]
+  rows = [[k, report.fmt_mean_ci(v)] for k, v in pre.items() if v]
   return report.markdown_table(['pretrained (eval)', 'mean ± 95% CI'], rows) if rows else ''
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from exp.analysis import plots, report
 from exp.core import validate as cfglib
 from exp.families.distillation import figures
@@ -16,16 +14,6 @@ from exp.families.distillation.common import (
   MEASURES,
   SOURCE_SETUP,
 )
-
-
-def _mci(d: dict | None, digits: int = 3) -> str:
-  if not d or d.get('mean') is None or not np.isfinite(d['mean']):
-    return '–'
-  lo, hi = d['ci95']
-  if lo is None or not np.isfinite(lo):
-    return report.fmt(d['mean'], digits)
-  m, h = report.fmt_same([d['mean'], (hi - lo) / 2], digits)
-  return f'{m} ± {h}'
 
 
 def fmt_geo(g: dict) -> str:
@@ -85,9 +73,9 @@ def _intro(an: dict, config) -> str:
   pre = an.get('pretrain') or {}
   if pre:
     lines += [
-      f'Pretrained base (mean ± 95% CI over seeds): teacher legal rate {_mci(pre["teacher_legal"])}; '
-      f'base with NULL: legal rate under task {config.target_task} {_mci(pre["base_null_legal"])}, exact '
-      f'reverse KL to the teacher {_mci(pre["base_null_kl"])} nats/token (where context distillation '
+      f'Pretrained base (mean ± 95% CI over seeds): teacher legal rate {report.fmt_mean_ci(pre["teacher_legal"])}; '
+      f'base with NULL: legal rate under task {config.target_task} {report.fmt_mean_ci(pre["base_null_legal"])}, exact '
+      f'reverse KL to the teacher {report.fmt_mean_ci(pre["base_null_kl"])} nats/token (where context distillation '
       'starts).',
       '',
     ]
@@ -168,10 +156,10 @@ def _lr_table(rows: list) -> str:
       [
         f'{r["lr"]:g}' + (' (main grid)' if r['main'] else ''),
         report.fmt_count(r['n_runs']),
-        f'{_mci(lg["pre"])} → {_mci(lg["post"])}',
+        f'{report.fmt_mean_ci(lg["pre"])} → {report.fmt_mean_ci(lg["post"])}',
         fmt_geo(lg['geo']),
         fmt_geo(ex['geo']),
-        _mci(r['legal']),
+        report.fmt_mean_ci(r['legal']),
       ]
     )
   header = [
@@ -215,8 +203,8 @@ def _main_table(a: dict, an: dict) -> str:
   for key, s in a['setups'].items():
     if 'spikes' in s:
       sp = s['spikes']
-      logged = f'{_mci(sp["source"]["pre"])} → {_mci(sp["source"]["post"])}'
-      exact = f'{_mci(sp["fresh"]["pre"])} → {_mci(sp["fresh"]["post"])}'
+      logged = f'{report.fmt_mean_ci(sp["source"]["pre"])} → {report.fmt_mean_ci(sp["source"]["post"])}'
+      exact = f'{report.fmt_mean_ci(sp["fresh"]["pre"])} → {report.fmt_mean_ci(sp["fresh"]["post"])}'
       lr, er = fmt_geo(sp['source']['geo']), fmt_geo(sp['fresh']['geo'])
     else:
       logged = exact = lr = er = '–'
@@ -230,9 +218,9 @@ def _main_table(a: dict, an: dict) -> str:
         lr,
         exact,
         er,
-        _mci(s['kl_exact']),
-        _mci(s['legal']),
-        _mci(s['rep']),
+        report.fmt_mean_ci(s['kl_exact']),
+        report.fmt_mean_ci(s['legal']),
+        report.fmt_mean_ci(s['rep']),
         f'{ch["n_with"]}/{ch["n"]}'
         + (f', median step {report.fmt(ch["median_step"])}' if ch['median_step'] is not None else ''),
       ]
@@ -256,7 +244,7 @@ def _spike_table(a: dict) -> str:
         [
           s['label'] if m == 'fresh' else '',
           MEASURE_LABELS[m],
-          f'{_mci(sp["pre"])} → {_mci(sp["post"])}',
+          f'{report.fmt_mean_ci(sp["pre"])} → {report.fmt_mean_ci(sp["post"])}',
           fmt_geo(sp['geo']) + nonpos,
           diff if m != 'fresh' else '(reference)',
           report.fmt_p(vs['paired']['p']) if vs else '–',
@@ -296,13 +284,13 @@ def _change_table(a: dict, config) -> str:
         f'{ch["before_switch"]} before step {sw} / {ch["at_switch"]} in steps {sw}–{sw + AT_SWITCH - 1} / '
         f'{ch["later"]} later'
       )
-    pre_sw = _mci(s['legal_at_switch']['pre']) if 'legal_at_switch' in s else '–'
+    pre_sw = report.fmt_mean_ci(s['legal_at_switch']['pre']) if 'legal_at_switch' in s else '–'
     rows.append(
       [
         s['label'],
-        _mci(s['legal_start']),
+        report.fmt_mean_ci(s['legal_start']),
         pre_sw,
-        _mci(s['legal']),
+        report.fmt_mean_ci(s['legal']),
         f'{ch["n_with"]}/{ch["n"]}',
         report.fmt(ch['median_step']) if ch['median_step'] is not None else '–',
         where,

@@ -23,13 +23,7 @@ from exp.tasks.lookup import COLLAPSE_ENTROPY_THRESHOLD
 
 
 def _acc_cell(row) -> str:
-  d = row['accuracy']
-  if not d or d.get('mean') is None:
-    return '–'
-  lo, hi = d['ci95']
-  half = (hi - lo) / 2 if lo is not None and hi is not None else None
-  m, h = report.fmt_same([d['mean'], half], 2)
-  return f'{m} ± {h}' if half is not None else m
+  return report.fmt_mean_ci(row['accuracy'], 2)
 
 
 def _lr_table(a: dict, arm: str) -> str:

@@ -13,16 +13,6 @@ TITLE = 'Constitutional DPO persona pipeline (Open Character Training)'
 LABELS = METRIC_LABELS
 
 
-def _mean_ci(d) -> str:
-  if not d or d.get('mean') is None:
-    return '–'
-  lo, hi = d['ci95']
-  if lo is None or hi is None:
-    return report.fmt(d['mean'])
-  m, h = report.fmt_same([d['mean'], (hi - lo) / 2])
-  return f'{m} ± {h}'
-
-
 def make_report(an: dict, runs: list, log, config, plot_dir: str) -> str:
   del runs
   tables = [
@@ -91,8 +81,8 @@ def _claim_table(an: dict) -> str:
       [
         r['name'],
         claimed,
-        _mean_ci(r['base']),
-        _mean_ci(r['trained']),
+        report.fmt_mean_ci(r['base']),
+        report.fmt_mean_ci(r['trained']),
         report.fmt_ci(c.get('mean_diff'), c.get('mean_diff_ci95')),
         report.fmt_p(r['holm_p']),
         report.fmt(c.get('g_av')),
@@ -100,7 +90,9 @@ def _claim_table(an: dict) -> str:
     )
   s = an.get('survive')
   if s:
-    rows.append(['survival without SYS', report.fmt(an['claim']['survive']), '–', _mean_ci(s), '–', '–', '–'])
+    rows.append(
+      ['survival without SYS', report.fmt(an['claim']['survive']), '–', report.fmt_mean_ci(s), '–', '–', '–']
+    )
   header = ['metric', 'write-up', 'base', 'trained', 'paired Δ [95% CI]', 'Holm p', 'g_av']
   return report.markdown_table(header, rows)
 
@@ -114,7 +106,7 @@ def _phase_table(an: dict) -> str:
     a = an['rm_anova'].get(m, {})
     rows.append(
       [LABELS[m]]
-      + [_mean_ci(d) for d in po[m]['describe']]
+      + [report.fmt_mean_ci(d) for d in po[m]['describe']]
       + [report.fmt(a.get('F')), report.fmt_p(a.get('p'))]
     )
   phases = ['k=0 base'] + [f'k={k + 1} after {p}' for k, p in enumerate(ORDERS['claimed'])]
@@ -126,7 +118,7 @@ def _orders_table(an: dict) -> str:
   for m in EVAL_METRICS:
     row = [LABELS[m]]
     for o in an['orders']:
-      row.append(_mean_ci(an['per_order'][o][m]['describe'][final_snapshot(o)]))
+      row.append(report.fmt_mean_ci(an['per_order'][o][m]['describe'][final_snapshot(o)]))
     rows.append(row)
   return report.markdown_table(['metric'] + [ORDER_LABELS[o] for o in an['orders']], rows)
 
