@@ -116,15 +116,25 @@ def test_rep_l_longest_repeat_loop_flag_hand_values():
   assert dm.length_until(jnp.asarray([[5, 2, 7], [5, 6, 7]]), 2).tolist() == [1, 3]
 
 
+@jax.jit
+def _every_metric(toks, lens):
+  """Every metric of the random-sequence test in one compiled program (as the families run them: under
+  jit); op-by-op dispatch would cost the test ~0.25 s per example."""
+  reps = {n: dm.seq_rep_n(toks, lens, n, 7) for n in (1, 2, 3, 4)}
+  return (
+    reps,
+    dm.seq_rep_n(toks, lens, 3),
+    dm.rep_l(toks, lens, 3),
+    dm.longest_repeat(toks, lens),
+    dm.loop_flag(toks, lens),
+  )
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.lists(st.integers(3, 6), min_size=0, max_size=10), min_size=5, max_size=5))
 def test_random_sequences_match_references(seqs):
-  toks, lens = batch(seqs, 10)  # always (5, 10): one compile per function
-  reps = {n: np.asarray(dm.seq_rep_n(toks, lens, n, 7)) for n in (1, 2, 3, 4)}
-  lex = np.asarray(dm.seq_rep_n(toks, lens, 3))
-  repl = np.asarray(dm.rep_l(toks, lens, 3))
-  lrs, period = (np.asarray(x) for x in dm.longest_repeat(toks, lens))
-  loop = np.asarray(dm.loop_flag(toks, lens))
+  toks, lens = batch(seqs, 10)  # always (5, 10): one compile
+  reps, lex, repl, (lrs, period), loop = jax.tree.map(np.asarray, _every_metric(toks, lens))
   for i, s in enumerate(seqs):
     for n in (1, 2, 3, 4):
       assert close(float(reps[n][i]), ref_seq_rep(s, n))
