@@ -23,6 +23,28 @@ def normal(key, shape, std=1.0):
   return jax.random.normal(key, (math.prod(shape),)).reshape(shape) * std
 
 
+def uniform(key, shape):
+  """U[0, 1) of ``shape`` from one flat draw: bit for bit ``jax.random.uniform(key, shape)`` (partitionable
+  threefry numbers the bits in row-major order; tests/models/test_zoo.py checks it), compiled faster on CPU."""
+  return jax.random.uniform(key, (math.prod(shape),)).reshape(shape)
+
+
+def lecun_normal():
+  """Flax's default Dense kernel initializer (``jax.nn.initializers.lecun_normal()``: truncated normal on
+  (−2, 2), variance 1/fan_in) with the draw made flat: the same numbers bit for bit (the same operations as
+  jax's ``variance_scaling`` on a row-major flat draw; tests/models/test_zoo.py checks it), compiled in
+  about a third of the time on CPU. For 2-D kernels (fan_in, fan_out)."""
+
+  def init(key, shape, dtype=jnp.float32):
+    if len(shape) != 2:
+      raise ValueError(f'lecun_normal: a 2-D kernel shape is expected, got {shape}')
+    variance = jnp.array(1.0 / shape[0], dtype=dtype)
+    stddev = jnp.sqrt(variance) / jnp.array(0.87962566103423978, dtype)
+    return jax.random.truncated_normal(key, -2, 2, (math.prod(shape),), dtype).reshape(shape) * stddev
+
+  return init
+
+
 def normals(key, *shapes):
   """Standard normals of several shapes from ONE flat draw, cut in order (each extra PRNG call costs
   about 0.5 s of compile)."""

@@ -32,6 +32,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from models import init as initializers
+
 # ---------------------------------------------------------------------------------------------
 # Markov task language
 # ---------------------------------------------------------------------------------------------
@@ -240,7 +242,7 @@ def make_program(key, prompt_len: int = 6, response_len: int = 10, n_symbols: in
   """A random fixed program; ``noise`` may be traced. Symbols are ids SYM0.. in the token layout."""
   if prompt_len < 2:
     raise ValueError(f'prompt_len must be >= 2, got {prompt_len}')
-  u = jax.random.uniform(key, (response_len, 2 + n_symbols * n_symbols))
+  u = initializers.uniform(key, (response_len, 2 + n_symbols * n_symbols))
   a = _uniform_int(u[:, 0], prompt_len)
   b = (a + 1 + _uniform_int(u[:, 1], prompt_len - 1)) % prompt_len  # b != a
   table = _uniform_int(u[:, 2:], n_symbols).reshape(response_len, n_symbols, n_symbols)
@@ -266,7 +268,7 @@ def sample_program_data(prog: Program, key, n: int, prompt_len: int = 6):
   Returns (prompts (n, prompt_len), responses (n, response_len)), int32 token ids.
   """
   r = prog.response_len
-  u = jax.random.uniform(key, (n, prompt_len + 2 * r))
+  u = initializers.uniform(key, (n, prompt_len + 2 * r))
   prompts = _uniform_int(u[:, :prompt_len], prog.n_symbols) + SYM0
   clean = program_output(prog, prompts)
   flip = u[:, prompt_len : prompt_len + r] < prog.noise
@@ -299,7 +301,7 @@ def delete_tokens(key, tokens, p, pad_id: int = PROG_PAD) -> jax.Array:
   tokens: (..., L) int; p: scalar (traced allowed). Kept tokens keep their order; the freed
   slots at the end are ``pad_id``. Static shape. p = 0 is the identity, p = 1 gives all pad.
   """
-  keep = jax.random.uniform(key, tokens.shape) >= p
+  keep = initializers.uniform(key, tokens.shape) >= p
   order = jnp.argsort(~keep, axis=-1, stable=True)  # kept positions first, in order
   moved = jnp.take_along_axis(tokens, order, axis=-1)
   n_keep = jnp.sum(keep, axis=-1, keepdims=True)

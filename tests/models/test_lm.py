@@ -51,6 +51,32 @@ def test_dropout_needs_rng_and_changes_output():
   assert not np.allclose(det, drop)
 
 
+@pytest.mark.parametrize('name', sorted(MODELS))
+def test_flat_dropout_equals_flax_dropout_bit_for_bit(name, monkeypatch):
+  """lm.Dropout (a flat mask draw) gives both models exactly the outputs and gradients they have with
+  flax.linen.Dropout, vmapped over keys as the runner does (every dropout site: window embedding and hidden
+  layer; embeddings and both residual branches of a block)."""
+  import flax.linen as nn
+
+  model = MODELS[name].clone(dropout_rate=0.3)
+  params = _params(name)
+  x = jnp.asarray(np.random.default_rng(2).integers(1, V, (3, T)), jnp.int32)
+  keys = jax.random.split(jax.random.key(5), 4)
+
+  def outputs():
+    def loss(p, k):
+      return jnp.sum(model.apply({'params': p}, x, deterministic=False, rngs={'dropout': k}) ** 2)
+
+    return jax.jit(jax.vmap(jax.value_and_grad(loss), in_axes=(None, 0)))(params, keys)
+
+  ours = outputs()
+  monkeypatch.setattr(lm, 'Dropout', nn.Dropout)
+  flax_ = outputs()
+  for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(flax_)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  assert not np.allclose(ours[0][0], ours[0][1])  # the keys give different masks
+
+
 def test_transformer_sample_scores_match():
   params = _params('transformer')
   apply = lm.make_apply_fn(TRANSFORMER)

@@ -4,7 +4,9 @@ initializers it uses (models/init.py) against the family's former private copies
 import math
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from models import init, zoo
 
@@ -80,3 +82,38 @@ def test_flat_draw_initializers_are_the_former_copies_bitwise():
   shapes = ((4, 3), (3, 2), (2, 4, 3))
   for a, b in zip(init.normals(key, *shapes), _normals_former(key, *shapes)):
     np.testing.assert_array_equal(a, b)
+
+
+def test_flat_uniform_is_the_shaped_draw_bitwise():
+  """init.uniform draws flat for a faster compile; the numbers are jax.random.uniform's of the shape, alone
+  and vmapped over keys (as in the runner's programs)."""
+  keys = jax.random.split(jax.random.key(4), 3)
+  for shape in ((7,), (4, 3), (2, 5, 3)):
+    np.testing.assert_array_equal(init.uniform(keys[0], shape), jax.random.uniform(keys[0], shape))
+    flat = jax.jit(jax.vmap(lambda k, s=shape: init.uniform(k, s)))(keys)
+    shaped = jax.jit(jax.vmap(lambda k, s=shape: jax.random.uniform(k, s)))(keys)
+    np.testing.assert_array_equal(flat, shaped)
+
+
+def test_flat_lecun_normal_is_flax_default_dense_init_bitwise():
+  """models.mlp.MLP's kernels (init.lecun_normal, drawn flat) are flax's default Dense kernels bit for bit,
+  vmapped over keys as in the runner's init programs."""
+  import flax.linen as nn
+
+  from models.mlp import MLP
+
+  class Reference(nn.Module):  # models.mlp.MLP with flax's default kernel initializer
+    @nn.compact
+    def __call__(self, x):
+      x = nn.relu(nn.Dense(7)(x))
+      return nn.Dense(5)(x)
+
+  x = jnp.ones((3,))
+  keys = jax.random.split(jax.random.key(6), 4)
+  ours = jax.jit(jax.vmap(lambda k: MLP(hidden=(7,), out=5).init(k, x)))(keys)
+  ref = jax.jit(jax.vmap(lambda k: Reference().init(k, x)))(keys)
+  assert jax.tree.structure(ours) == jax.tree.structure(ref)
+  for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(ref)):
+    np.testing.assert_array_equal(a, b)
+  with pytest.raises(ValueError, match='2-D'):
+    init.lecun_normal()(keys[0], (2, 3, 4))
