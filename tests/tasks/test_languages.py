@@ -84,6 +84,25 @@ def test_delete_tokens():
     assert list(kept) == [x for x in src if x in set(kept)]  # order of kept tokens
 
 
+def test_delete_tokens_equals_the_stable_sort_formulation():
+  """delete_tokens moves the kept tokens left without a sort; the tokens are those of the former stable
+  argsort formulation, for every deletion probability (vmapped over keys as in the families' steps)."""
+
+  def by_sort(key, tokens, p, pad_id=0):
+    keep = jax.random.uniform(key, tokens.shape) >= p
+    order = jnp.argsort(~keep, axis=-1, stable=True)
+    moved = jnp.take_along_axis(tokens, order, axis=-1)
+    n_keep = jnp.sum(keep, axis=-1, keepdims=True)
+    return jnp.where(jnp.arange(tokens.shape[-1]) < n_keep, moved, pad_id)
+
+  toks = jnp.asarray(np.random.default_rng(0).integers(2, 9, (5, 7, 6)), jnp.int32)
+  keys = jax.random.split(jax.random.key(1), 5)
+  for p in (0.0, 0.1, 0.5, 0.9, 1.0):
+    ours = jax.jit(jax.vmap(lambda k, t, p=p: L.delete_tokens(k, t, p, 0)))(keys, toks)
+    ref = jax.jit(jax.vmap(lambda k, t, p=p: by_sort(k, t, p)))(keys, toks)
+    np.testing.assert_array_equal(ours, ref)
+
+
 def test_program_exact_match():
   @jax.jit
   def run(key):
