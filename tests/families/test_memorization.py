@@ -58,6 +58,22 @@ def test_grid_points_of_a_seed_share_their_data():
   assert int(b['y']) // 4 == int(a['y'])  # y* = ⌊u·N⌋ with the same u
 
 
+def test_dense_sampler_is_jax_categorical_bit_for_bit():
+  """The binary-token arm draws its tokens with a flat Gumbel draw; the tokens are jax.random.categorical's
+  (axis=1), vmapped over runs as in the chunk program."""
+  import jax
+  import jax.numpy as jnp
+
+  from exp.families.memorization import program
+
+  keys = jax.random.split(jax.random.key(2), 64)
+  logp = jax.nn.log_softmax(jax.random.normal(jax.random.key(3), (64, 9, 2)) * 2.0, axis=-1)
+  ours = jax.jit(jax.vmap(program.sample_rows))(keys, logp)
+  ref = jax.jit(jax.vmap(lambda k, l: jax.random.categorical(k, l, axis=1)))(keys, logp)
+  np.testing.assert_array_equal(ours, ref)
+  assert 0 < int(jnp.sum(ours)) < ours.size  # both tokens drawn
+
+
 def test_each_step_reports_the_done_test_of_the_state_before_its_update():
   """``step_reports_done``: the runner takes 'done' from the step instead of calling ``done``; the two must
   agree on every state, on both sides of the goal. States: each arm's own trajectory, plus, for the arms
