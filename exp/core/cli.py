@@ -70,10 +70,12 @@ def explain(error: Exception, argv: list[str]) -> str:
 
 
 def launch(config, workdir: str, report_only: bool, argv: list[str], distributed: dict | None = None) -> int:
-  from exp.core import catalogue, runner  # imported here so flag errors never pay for jax start-up
-
   if len(argv) > 1:
     fail(f'unexpected arguments {argv[1:]}; use --config=FILE --workdir=DIR [--config.key=value]')
+  if os.path.exists(workdir) and not os.path.isdir(workdir):  # the runner's check, before jax starts
+    fail(f'--workdir: {workdir} exists and is not a directory')
+  from exp.core import catalogue, runner  # imported here so flag errors never pay for jax start-up
+
   quiet_logging()
   try:
     if catalogue.is_catalogue(config):  # configs/catalogue.py: every experiment, then the dashboard
